@@ -1,0 +1,11 @@
+//! rts: an open, self-hosted Real-Time Streaming system.
+//!
+//! This facade re-exports the protocol crates of the workspace so that an
+//! application can depend on one crate. Each module is also published as its
+//! own crate (`rts-auth`, …) for users who need only one protocol.
+//!
+//! See `docs/ARCHITECTURE.md` for how the crates fit together.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub use rts_auth as auth;
