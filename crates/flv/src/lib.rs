@@ -1,5 +1,16 @@
 //! FLV file and tag codec, AMF0, AVCDecoderConfigurationRecord and Enhanced RTMP tag headers.
-//!
-//! Work in progress: see the project's issue for this crate.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unwrap_used
+    )
+)]
+
+pub mod amf0;
+mod error;
+
+pub use error::Error;
