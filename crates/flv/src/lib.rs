@@ -14,3 +14,8 @@ pub mod amf0;
 mod error;
 
 pub use error::Error;
+pub mod header;
+pub mod tag;
+
+pub use header::Header;
+pub use tag::{Demuxer, Muxer, Tag, TagType};
