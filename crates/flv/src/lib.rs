@@ -11,11 +11,18 @@
 )]
 
 pub mod amf0;
+pub mod audio;
+mod cursor;
+pub mod enhanced;
 mod error;
+pub mod video;
 
 pub use error::Error;
 pub mod header;
 pub mod tag;
 
+pub use audio::{AudioCodec, AudioPacketType, AudioTagHeader};
+pub use enhanced::FourCc;
 pub use header::Header;
 pub use tag::{Demuxer, Muxer, Tag, TagType};
+pub use video::{FrameType, VideoCodec, VideoPacketType, VideoTagHeader};
