@@ -48,10 +48,22 @@ pub enum Error {
         /// What was wrong.
         why: &'static str,
     },
+    /// An AMF0 value could not be decoded.
+    #[error("malformed amf0 in {what}: {source}")]
+    Amf {
+        /// Which message.
+        what: &'static str,
+        /// The decoder's error.
+        #[source]
+        source: rts_flv::Error,
+    },
     /// The peer closed or violated the command protocol (for example
     /// publishing before connect).
     #[error("protocol violation: {0}")]
     Protocol(&'static str),
+    /// The peer sent nothing for longer than the configured idle timeout.
+    #[error("no data from the peer for {0:?}: closing the idle connection")]
+    IdleTimeout(std::time::Duration),
     /// The peer rejected our request (client side), with its status code
     /// and description.
     #[error("rejected by peer: {code}: {description}")]
