@@ -74,6 +74,8 @@ pub mod enhanced;
 mod error;
 pub mod video;
 
+/// The `bytes` crate this API uses (`Bytes`, `BytesMut`, `BufMut`).
+pub use bytes;
 pub use error::Error;
 pub mod header;
 pub mod script;
