@@ -595,6 +595,7 @@ pub struct Depacketizer {
     damaged: bool,
     gap_at_boundary: bool,
     waiting_keyframe: bool,
+    have_params: bool,
     asked: bool,
     events: std::collections::VecDeque<Event>,
     stats: DepacketizerStats,
@@ -616,6 +617,7 @@ impl Depacketizer {
             damaged: false,
             gap_at_boundary: false,
             waiting_keyframe: true,
+            have_params: false,
             asked: false,
             events: std::collections::VecDeque::new(),
             stats: DepacketizerStats::default(),
@@ -755,7 +757,14 @@ impl Depacketizer {
         let damaged = std::mem::replace(&mut self.damaged, false) || nals.is_empty();
         self.size = 0;
         let keyframe = nals.iter().any(|n| nal_type(n) == NAL_IDR);
-        if damaged || (self.waiting_keyframe && !keyframe) {
+        let params = nals.iter().any(|n| nal_type(n) == NAL_SPS)
+            && nals.iter().any(|n| nal_type(n) == NAL_PPS);
+        // A decoder can start only at an IDR with parameter sets in hand.
+        if !damaged {
+            self.have_params |= params;
+        }
+        let decodable_start = keyframe && self.have_params;
+        if damaged || (self.waiting_keyframe && !decodable_start) {
             self.stats.dropped = self.stats.dropped.saturating_add(1);
             self.waiting_keyframe = true;
             if !self.asked {
@@ -875,6 +884,8 @@ mod tests {
         assert_eq!(out.iter().filter(|p| p.marker).count(), 1);
         assert!(out[2].marker);
         let mut d = Depacketizer::new(1 << 20);
+        d.push(true, 0, &h("78 000a 6742c01ed900a047fec8 0004 68ce3c80"));
+        assert_eq!(d.poll_event(), Some(Event::KeyframeNeeded));
         for pk in &out {
             d.push(pk.marker, pk.timestamp, &pk.payload.to_bytes());
         }
