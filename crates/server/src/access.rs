@@ -1,0 +1,220 @@
+//! Which domain a request is for, and whether its URL is signed: the checks
+//! every entry point (RTMP publish and play, HTTP-FLV) shares.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rts_auth::urls::{Protocol, check_name};
+
+use crate::config::{Config, DomainKind, Latency, query_param};
+use crate::metrics::ErrorKind;
+
+/// A refusal: what to count and the text the peer sees.
+pub(crate) type Denied = (ErrorKind, String);
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The first query (of those given, in order) with a `name` parameter.
+pub(crate) fn param(queries: &[&str], name: &str) -> Option<String> {
+    queries.iter().find_map(|q| query_param(q, name))
+}
+
+fn check_names(app: &str, stream: &str) -> Result<(), Denied> {
+    check_name("app", app)
+        .and_then(|()| check_name("stream", stream))
+        .map_err(|e| (ErrorKind::Domain, e.to_string()))
+}
+
+fn check_signature(
+    domain: &crate::config::Domain,
+    uri: &str,
+    queries: &[&str],
+    now: u64,
+) -> Result<(), Denied> {
+    if !domain.signing {
+        return Ok(());
+    }
+    // The auth_key may come with the stream name or with the app (connect).
+    let query = queries
+        .iter()
+        .find(|q| matches!(rts_auth::auth_key_from_query(q), Ok(Some(_)) | Err(_)))
+        .copied();
+    rts_auth::verify_query(uri, query, &domain.keys(), domain.validity(), now)
+        .map(|_| ())
+        .map_err(|e| (ErrorKind::Auth, e.to_string()))
+}
+
+/// Checks a publish of `/{app}/{stream}`; returns the ingest domain name.
+pub(crate) fn publish(
+    config: &Config,
+    host: Option<&str>,
+    app: &str,
+    stream: &str,
+    queries: &[&str],
+    now: u64,
+) -> Result<String, Denied> {
+    let vhost = param(queries, "vhost");
+    let domain = config
+        .resolve(host, vhost.as_deref(), DomainKind::Ingest)
+        .ok_or((
+            ErrorKind::Domain,
+            "no ingest domain is configured".to_owned(),
+        ))?;
+    if domain.kind != DomainKind::Ingest {
+        return Err((
+            ErrorKind::Domain,
+            format!(
+                "{} is a streaming domain: publish to its ingest domain {}",
+                domain.name,
+                domain.ingest.as_deref().unwrap_or("?")
+            ),
+        ));
+    }
+    check_names(app, stream)?;
+    check_signature(domain, &Protocol::Rtmp.uri(app, stream), queries, now)?;
+    Ok(domain.name.clone())
+}
+
+/// A play that passed the checks.
+#[derive(Debug)]
+pub(crate) struct Play {
+    /// The ingest domain whose stream is played.
+    pub(crate) ingest: String,
+    /// `Access-Control-Allow-Origin` of the streaming domain.
+    pub(crate) cors_origin: Option<String>,
+}
+
+/// Checks a play of `app/stream` over `protocol` (its uri is what is signed).
+pub(crate) fn play(
+    config: &Config,
+    host: Option<&str>,
+    protocol: Protocol,
+    app: &str,
+    stream: &str,
+    queries: &[&str],
+    now: u64,
+) -> Result<Play, Denied> {
+    let vhost = param(queries, "vhost");
+    let domain = config
+        .resolve(host, vhost.as_deref(), DomainKind::Streaming)
+        .ok_or((
+            ErrorKind::Domain,
+            "no streaming domain is configured".to_owned(),
+        ))?;
+    if domain.kind != DomainKind::Streaming {
+        return Err((
+            ErrorKind::Domain,
+            format!(
+                "{} is an ingest domain: play from a streaming domain",
+                domain.name
+            ),
+        ));
+    }
+    if domain.latency == Latency::HalfSecond && protocol != Protocol::Artc {
+        return Err((
+            ErrorKind::Domain,
+            format!(
+                "{} is a half-second domain: it plays over WebRTC (artc://) only; use a sub-second domain for RTMP, FLV or HLS",
+                domain.name
+            ),
+        ));
+    }
+    check_names(app, stream)?;
+    check_signature(domain, &protocol.uri(app, stream), queries, now)?;
+    Ok(Play {
+        ingest: domain.ingest.clone().unwrap_or_default(),
+        cors_origin: domain.cors_origin.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let mut c = Config::default();
+        c.finish().unwrap();
+        c.set_default_key("k1");
+        c.domains[0].secondary_key = Some("k2".into());
+        c
+    }
+
+    #[test]
+    fn publish_checks() {
+        let c = config();
+        let now = 1_700_000_000;
+        let key = rts_auth::sign("/live/demo", now, "0", "0", "k1").unwrap();
+        let q = format!("auth_key={key}");
+        assert_eq!(
+            publish(&c, Some("1.2.3.4"), "live", "demo", &[&q], now).unwrap(),
+            "push.localhost"
+        );
+        // Key on the connect URL instead.
+        assert!(publish(&c, None, "live", "demo", &["", &q], now).is_ok());
+        let key2 = rts_auth::sign("/live/demo", now, "0", "0", "k2").unwrap();
+        assert!(
+            publish(
+                &c,
+                None,
+                "live",
+                "demo",
+                &[&format!("auth_key={key2}")],
+                now
+            )
+            .is_ok()
+        );
+        let e = publish(&c, None, "live", "other", &[&q], now).unwrap_err();
+        assert!(e.1.starts_with("invalid md5hash="), "{e:?}");
+        let e = publish(&c, None, "live", "demo", &[""], now).unwrap_err();
+        assert!(e.1.starts_with("missing auth_key"), "{e:?}");
+        let e = publish(&c, None, "live", "demo", &[&q], now + 1441 * 60).unwrap_err();
+        assert!(e.1.starts_with("expired timestamp="), "{e:?}");
+        let e = publish(&c, Some("play.localhost"), "live", "demo", &[&q], now).unwrap_err();
+        assert!(e.1.contains("streaming domain"), "{e:?}");
+        let e = publish(&c, None, "live", "de mo", &[&q], now).unwrap_err();
+        assert!(e.1.contains("stream"), "{e:?}");
+    }
+
+    #[test]
+    fn play_checks() {
+        let mut c = config();
+        let now = 1_700_000_000;
+        let flv = rts_auth::sign("/live/demo.flv", now, "0", "0", "k1").unwrap();
+        let q = format!("auth_key={flv}");
+        let p = play(
+            &c,
+            Some("x:8080"),
+            Protocol::Flv,
+            "live",
+            "demo",
+            &[&q],
+            now,
+        )
+        .unwrap();
+        assert_eq!(p.ingest, "push.localhost");
+        assert_eq!(p.cors_origin.as_deref(), Some("*"));
+        // An FLV key does not open RTMP (another uri).
+        assert!(play(&c, None, Protocol::Rtmp, "live", "demo", &[&q], now).is_err());
+        let e = play(
+            &c,
+            None,
+            Protocol::Flv,
+            "live",
+            "demo",
+            &[&format!("vhost=push.localhost&{q}")],
+            now,
+        )
+        .unwrap_err();
+        assert!(e.1.contains("ingest domain"));
+        c.domains[1].latency = Latency::HalfSecond;
+        let e = play(&c, None, Protocol::Flv, "live", "demo", &[&q], now).unwrap_err();
+        assert!(e.1.contains("half-second"));
+        c.disable_signing();
+        c.domains[1].latency = Latency::SubSecond;
+        assert!(play(&c, None, Protocol::Rtmp, "live", "demo", &[""], now).is_ok());
+    }
+}

@@ -1,0 +1,694 @@
+//! Server configuration (TOML): listen addresses, domains, keys, limits.
+//!
+//! [`Config::parse`] reads and checks a file; [`Config::default_toml`] is
+//! the embedded default (`--print-default-config`). A bad file is a
+//! [`ConfigError`] that names the field and says what is wrong with it.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Most domains a server serves (ingest and streaming together).
+pub const MAX_DOMAINS: usize = 20;
+
+/// A configuration that cannot be used: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The TOML does not parse or a value has the wrong type.
+    #[error("config: {0}")]
+    Syntax(String),
+    /// A field has a value the server cannot use.
+    #[error("config: {field}: {problem}")]
+    Invalid {
+        /// The field, as a TOML path (`domain[1].ingest`).
+        field: String,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listen addresses.
+    #[serde(default)]
+    pub listen: Listen,
+    /// The HTTP API.
+    #[serde(default)]
+    pub api: Api,
+    /// HTTPS: when both are set, the HTTP port serves TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+    /// Queue and timing limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Ingest and streaming domains (at most [`MAX_DOMAINS`]).
+    #[serde(default, rename = "domain")]
+    pub domains: Vec<Domain>,
+}
+
+/// Listen addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// RTMP (TCP), default `0.0.0.0:1935`.
+    pub rtmp: SocketAddr,
+    /// HTTP or HTTPS (TCP): HTTP-FLV, API, metrics, player. Default `0.0.0.0:8080`.
+    pub http: SocketAddr,
+    /// WebRTC (UDP, one socket for every peer), default `0.0.0.0:8000`.
+    pub rtc: SocketAddr,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Self {
+            rtmp: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            http: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            rtc: SocketAddr::from(([0, 0, 0, 0], 8000)),
+        }
+    }
+}
+
+/// The HTTP API (`/api/v1/...`, `/metrics`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// Bearer token required by `/api/v1/...`; a random one is made (and
+    /// printed) when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+/// Queue and timing limits of the stream hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Frames a viewer's queue holds before it drops up to the next keyframe.
+    pub viewer_queue_frames: usize,
+    /// A viewer that has been dropping frames for this long is disconnected (ms).
+    pub max_behind_ms: u64,
+    /// A publisher that comes back within this time keeps its viewers (ms).
+    pub publisher_grace_ms: u64,
+    /// Most frames kept for the last GOP (a longer GOP is cut at the start).
+    pub max_gop_frames: usize,
+    /// Largest RTMP message accepted from a publisher (bytes).
+    pub max_message_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            viewer_queue_frames: 1024,
+            max_behind_ms: 10_000,
+            publisher_grace_ms: 5_000,
+            max_gop_frames: 4096,
+            max_message_bytes: 16 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// `max_behind_ms` as a duration.
+    pub fn max_behind(&self) -> Duration {
+        Duration::from_millis(self.max_behind_ms)
+    }
+    /// `publisher_grace_ms` as a duration.
+    pub fn publisher_grace(&self) -> Duration {
+        Duration::from_millis(self.publisher_grace_ms)
+    }
+}
+
+/// Ingest (publishing) or streaming (playing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DomainKind {
+    /// Publishers push here.
+    Ingest,
+    /// Viewers play here.
+    Streaming,
+}
+
+/// Latency mode of a streaming domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Latency {
+    /// RTMP ingest; plays over WebRTC, RTMP, FLV and HLS.
+    #[default]
+    SubSecond,
+    /// WHIP ingest, WebRTC playback only.
+    HalfSecond,
+}
+
+/// One domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    /// Host name (`push.example.com`), matched against HTTP Host / RTMP tcUrl / `?vhost=`.
+    pub name: String,
+    /// Ingest or streaming.
+    pub kind: DomainKind,
+    /// Streaming domains: the ingest domain whose streams they play.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest: Option<String>,
+    /// Streaming domains: latency mode (default sub-second).
+    #[serde(default)]
+    pub latency: Latency,
+    /// Whether URLs must carry a valid auth_key (default true).
+    #[serde(default = "yes")]
+    pub signing: bool,
+    /// Primary key; a random one is made when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_key: Option<String>,
+    /// Secondary key (for key rotation), accepted too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_key: Option<String>,
+    /// Validity of a signed URL in minutes (default 1440).
+    #[serde(default = "default_validity")]
+    pub validity_minutes: u64,
+    /// Streaming domains: `Access-Control-Allow-Origin` (default `*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors_origin: Option<String>,
+    /// The default domain of its kind (unknown hosts map to it). The first
+    /// domain of each kind when none says so.
+    #[serde(default)]
+    pub default: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_validity() -> u64 {
+    1440
+}
+
+/// Name of the default ingest domain.
+pub const DEFAULT_INGEST: &str = "push.localhost";
+/// Name of the default streaming domain.
+pub const DEFAULT_STREAMING: &str = "play.localhost";
+
+impl Domain {
+    fn new(name: &str, kind: DomainKind) -> Self {
+        Domain {
+            name: name.into(),
+            kind,
+            ingest: None,
+            latency: Latency::SubSecond,
+            signing: true,
+            primary_key: None,
+            secondary_key: None,
+            validity_minutes: 1440,
+            cors_origin: None,
+            default: false,
+        }
+    }
+
+    /// The keys URLs are checked against (empty primary when unset, which
+    /// [`Config::finish`] prevents).
+    pub fn keys(&self) -> rts_auth::Keys {
+        let k = rts_auth::Keys::new(self.primary_key.clone().unwrap_or_default());
+        match &self.secondary_key {
+            Some(s) => k.with_secondary(s.clone()),
+            None => k,
+        }
+    }
+
+    /// URL validity.
+    pub fn validity(&self) -> Duration {
+        Duration::from_secs(self.validity_minutes.saturating_mul(60))
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut play = Domain::new(DEFAULT_STREAMING, DomainKind::Streaming);
+        play.ingest = Some(DEFAULT_INGEST.into());
+        play.cors_origin = Some("*".into());
+        Config {
+            listen: Listen::default(),
+            api: Api::default(),
+            tls: None,
+            limits: Limits::default(),
+            domains: vec![Domain::new(DEFAULT_INGEST, DomainKind::Ingest), play],
+        }
+    }
+}
+
+/// A random 32-hex-digit secret.
+pub fn random_secret() -> String {
+    let mut b = [0u8; 16];
+    // A failing OS RNG leaves zeros; mix in the time so keys still differ.
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+            .to_le_bytes();
+        b = t;
+    }
+    b.iter().fold(String::with_capacity(32), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
+
+impl Config {
+    /// The embedded default configuration as TOML, with comments.
+    pub fn default_toml() -> String {
+        DEFAULT_TOML.to_owned()
+    }
+
+    /// Parses and checks a TOML configuration (see [`Config::finish`]).
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let mut c: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Syntax(e.to_string().trim_end().replace('\n', " / ")))?;
+        if c.domains.is_empty() {
+            c.domains = Config::default().domains;
+        }
+        c.finish()?;
+        Ok(c)
+    }
+
+    /// Checks the configuration and fills what is left to the server:
+    /// random keys and API token.
+    pub fn finish(&mut self) -> Result<(), ConfigError> {
+        if self.domains.len() > MAX_DOMAINS {
+            return Err(invalid(
+                "domain",
+                format!(
+                    "{} domains configured, at most {MAX_DOMAINS} are allowed",
+                    self.domains.len()
+                ),
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, d) in self.domains.iter().enumerate() {
+            let field = |f: &str| format!("domain[{i}].{f}");
+            let name_ok = (1..=253).contains(&d.name.len())
+                && d.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'));
+            if !name_ok {
+                return Err(invalid(
+                    field("name"),
+                    format!(
+                        "{:?} is not a host name (letters, digits, '-' and '.', no port or scheme)",
+                        d.name
+                    ),
+                ));
+            }
+            if !names.insert(d.name.to_ascii_lowercase()) {
+                return Err(invalid(
+                    field("name"),
+                    format!(
+                        "{:?} is configured twice; a domain is either ingest or streaming, once",
+                        d.name
+                    ),
+                ));
+            }
+            if d.validity_minutes == 0 {
+                return Err(invalid(
+                    field("validity_minutes"),
+                    "must be at least 1 minute",
+                ));
+            }
+            for (f, k) in [
+                ("primary_key", &d.primary_key),
+                ("secondary_key", &d.secondary_key),
+            ] {
+                if k.as_deref() == Some("") {
+                    return Err(invalid(
+                        field(f),
+                        "is empty; remove the line for a random key",
+                    ));
+                }
+            }
+            match d.kind {
+                DomainKind::Ingest => {
+                    if d.ingest.is_some() {
+                        return Err(invalid(
+                            field("ingest"),
+                            "only a streaming domain names its ingest domain",
+                        ));
+                    }
+                }
+                DomainKind::Streaming => {
+                    let Some(ing) = &d.ingest else {
+                        return Err(invalid(
+                            field("ingest"),
+                            "a streaming domain must name the ingest domain it plays from",
+                        ));
+                    };
+                    let target = self
+                        .domains
+                        .iter()
+                        .find(|x| x.name.eq_ignore_ascii_case(ing));
+                    match target {
+                        Some(t) if t.kind == DomainKind::Ingest => {}
+                        Some(_) => {
+                            return Err(invalid(
+                                field("ingest"),
+                                format!("{ing:?} is a streaming domain, not an ingest domain"),
+                            ));
+                        }
+                        None => {
+                            return Err(invalid(
+                                field("ingest"),
+                                format!("no domain named {ing:?} is configured"),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        for kind in [DomainKind::Ingest, DomainKind::Streaming] {
+            let n = self
+                .domains
+                .iter()
+                .filter(|d| d.kind == kind && d.default)
+                .count();
+            let what = match kind {
+                DomainKind::Ingest => "ingest",
+                DomainKind::Streaming => "streaming",
+            };
+            if n > 1 {
+                return Err(invalid(
+                    "domain.default",
+                    format!("{n} {what} domains say default = true; at most one may"),
+                ));
+            }
+            if !self.domains.iter().any(|d| d.kind == kind) {
+                return Err(invalid(
+                    "domain",
+                    format!("at least one {what} domain is required"),
+                ));
+            }
+        }
+        if self.limits.viewer_queue_frames < 16 {
+            return Err(invalid("limits.viewer_queue_frames", "must be at least 16"));
+        }
+        if self.limits.max_gop_frames < 16 {
+            return Err(invalid("limits.max_gop_frames", "must be at least 16"));
+        }
+        if self.limits.max_message_bytes < 4096 {
+            return Err(invalid("limits.max_message_bytes", "must be at least 4096"));
+        }
+        if let Some(tls) = &self.tls {
+            for (f, p) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+                if p.as_os_str().is_empty() {
+                    return Err(invalid(f, "is empty; give the path of a PEM file"));
+                }
+            }
+        }
+        if self.api.token.as_deref() == Some("") {
+            return Err(invalid(
+                "api.token",
+                "is empty; remove the line for a random token",
+            ));
+        }
+        for d in &mut self.domains {
+            if d.primary_key.is_none() {
+                d.primary_key = Some(random_secret());
+            }
+        }
+        if self.api.token.is_none() {
+            self.api.token = Some(random_secret());
+        }
+        Ok(())
+    }
+
+    /// Sets the primary key of the default domains (`--auth-key`).
+    pub fn set_default_key(&mut self, key: &str) {
+        for kind in [DomainKind::Ingest, DomainKind::Streaming] {
+            if let Some(i) = self.default_index(kind)
+                && let Some(d) = self.domains.get_mut(i)
+            {
+                d.primary_key = Some(key.to_owned());
+            }
+        }
+    }
+
+    /// Turns signing off on every domain (`--no-auth`).
+    pub fn disable_signing(&mut self) {
+        for d in &mut self.domains {
+            d.signing = false;
+        }
+    }
+
+    fn default_index(&self, kind: DomainKind) -> Option<usize> {
+        self.domains
+            .iter()
+            .position(|d| d.kind == kind && d.default)
+            .or_else(|| self.domains.iter().position(|d| d.kind == kind))
+    }
+
+    /// The default domain of a kind (unknown hosts map to it).
+    pub fn default_domain(&self, kind: DomainKind) -> Option<&Domain> {
+        self.default_index(kind).and_then(|i| self.domains.get(i))
+    }
+
+    /// The domain named `name` (case-insensitive).
+    pub fn domain(&self, name: &str) -> Option<&Domain> {
+        self.domains
+            .iter()
+            .find(|d| d.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The domain a request is for: `vhost` when given, else `host` (an
+    /// HTTP Host or tcUrl host, port allowed); a name that matches no
+    /// domain maps to the default domain of `kind`. The result may be of
+    /// the other kind (a publisher naming a streaming domain); callers
+    /// refuse that.
+    pub fn resolve(
+        &self,
+        host: Option<&str>,
+        vhost: Option<&str>,
+        kind: DomainKind,
+    ) -> Option<&Domain> {
+        let name = vhost.filter(|v| !v.is_empty()).or(host.map(strip_port));
+        name.and_then(|n| self.domain(n))
+            .or_else(|| self.default_domain(kind))
+    }
+}
+
+/// `host:port` or `[v6]:port` to the host.
+pub fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h,
+        _ => host,
+    }
+}
+
+/// The host of an RTMP tcUrl (`rtmp://host:port/app`).
+pub fn tc_url_host(tc_url: &str) -> Option<&str> {
+    let rest = tc_url.split_once("://").map_or(tc_url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    (!authority.is_empty()).then(|| strip_port(authority))
+}
+
+/// The value of `name` in a query string (percent-decoded), if present.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    let query = query.strip_prefix('?').unwrap_or(query);
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+const DEFAULT_TOML: &str = r#"# rts-server configuration (TOML). Every field is optional.
+
+[listen]
+rtmp = "0.0.0.0:1935"   # RTMP ingest and play (TCP)
+http = "0.0.0.0:8080"   # HTTP-FLV, API, metrics, web player (TCP; HTTPS with [tls])
+rtc = "0.0.0.0:8000"    # WebRTC, one UDP socket for every peer
+
+[api]
+# Bearer token for /api/v1/...; random (and printed at start-up) when absent.
+# token = "change-me"
+
+# [tls]                  # serve HTTPS on the http port
+# cert = "/etc/rts/cert.pem"
+# key = "/etc/rts/key.pem"
+
+[limits]
+viewer_queue_frames = 1024   # a viewer further behind drops frames up to the next keyframe
+max_behind_ms = 10000        # ... and is disconnected after dropping for this long
+publisher_grace_ms = 5000    # a publisher back within this keeps its viewers
+max_gop_frames = 4096        # frames kept for the last GOP (instant start)
+max_message_bytes = 16777216 # largest RTMP message from a publisher
+
+# At most 20 domains. Unknown hosts map to the default (first) domain of the
+# kind the request needs; ?vhost=NAME picks a domain explicitly.
+[[domain]]
+name = "push.localhost"
+kind = "ingest"
+signing = true            # URLs need ?auth_key=...
+# primary_key = "..."     # random when absent (printed at start-up)
+# secondary_key = "..."   # accepted too, for key rotation
+validity_minutes = 1440
+
+[[domain]]
+name = "play.localhost"
+kind = "streaming"
+ingest = "push.localhost" # the ingest domain whose streams it plays
+latency = "sub-second"    # or "half-second" (WHIP in, WebRTC out only)
+signing = true
+validity_minutes = 1440
+cors_origin = "*"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses_to_the_default() {
+        let mut a = Config::parse(DEFAULT_TOML).unwrap();
+        let mut b = Config::default();
+        b.finish().unwrap();
+        for d in a.domains.iter_mut().chain(b.domains.iter_mut()) {
+            assert_eq!(d.primary_key.as_ref().unwrap().len(), 32);
+            d.primary_key = None;
+        }
+        a.api.token = None;
+        b.api.token = None;
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn random_keys_differ() {
+        assert_ne!(random_secret(), random_secret());
+    }
+
+    fn err(text: &str) -> String {
+        Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(
+            err("[[domain]]\nname='a'\nkind='ingest'\n[[domain]]\nname='b'\nkind='streaming'\n"),
+            "config: domain[1].ingest: a streaming domain must name the ingest domain it plays from"
+        );
+        assert_eq!(
+            err(
+                "[[domain]]\nname='a'\nkind='ingest'\n[[domain]]\nname='b'\nkind='streaming'\ningest='c'\n"
+            ),
+            "config: domain[1].ingest: no domain named \"c\" is configured"
+        );
+        assert!(
+            err("[listen]\nrtmp='nope'\n").contains("rtmp"),
+            "{}",
+            err("[listen]\nrtmp='nope'\n")
+        );
+        assert!(err("[limits]\nbogus=1\n").contains("bogus"));
+        assert_eq!(
+            err("[limits]\nviewer_queue_frames=2\n"),
+            "config: limits.viewer_queue_frames: must be at least 16"
+        );
+        let mut many = String::new();
+        for i in 0..21 {
+            many.push_str(&format!("[[domain]]\nname='d{i}'\nkind='ingest'\n"));
+        }
+        assert!(err(&many).contains("at most 20"));
+        assert!(
+            err("[[domain]]\nname='a b'\nkind='ingest'\n").starts_with("config: domain[0].name:")
+        );
+        assert!(
+            err("[[domain]]\nname='a'\nkind='ingest'\n[[domain]]\nname='A'\nkind='streaming'\ningest='a'\n")
+                .contains("configured twice")
+        );
+        assert!(
+            err("[[domain]]\nname='a'\nkind='ingest'\n").contains("streaming domain is required")
+        );
+    }
+
+    #[test]
+    fn resolution() {
+        let mut c = Config::parse(
+            "[[domain]]\nname='push.x'\nkind='ingest'\n\
+             [[domain]]\nname='push.y'\nkind='ingest'\ndefault=true\n\
+             [[domain]]\nname='play.x'\nkind='streaming'\ningest='push.x'\n",
+        )
+        .unwrap();
+        let name = |c: &Config, h: Option<&str>, v: Option<&str>, k| {
+            c.resolve(h, v, k).unwrap().name.clone()
+        };
+        assert_eq!(
+            name(&c, Some("push.x:1935"), None, DomainKind::Ingest),
+            "push.x"
+        );
+        assert_eq!(
+            name(&c, Some("127.0.0.1"), None, DomainKind::Ingest),
+            "push.y"
+        );
+        assert_eq!(
+            name(&c, Some("127.0.0.1:8080"), None, DomainKind::Streaming),
+            "play.x"
+        );
+        assert_eq!(
+            name(&c, Some("push.y"), Some("play.x"), DomainKind::Ingest),
+            "play.x"
+        );
+        assert_eq!(name(&c, Some("PLAY.X"), None, DomainKind::Ingest), "play.x");
+        c.set_default_key("k");
+        assert_eq!(
+            c.domain("push.y").unwrap().primary_key.as_deref(),
+            Some("k")
+        );
+        assert_eq!(
+            c.domain("play.x").unwrap().primary_key.as_deref(),
+            Some("k")
+        );
+        assert_ne!(
+            c.domain("push.x").unwrap().primary_key.as_deref(),
+            Some("k")
+        );
+        c.disable_signing();
+        assert!(c.domains.iter().all(|d| !d.signing));
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(tc_url_host("rtmp://push.x:1935/live"), Some("push.x"));
+        assert_eq!(
+            tc_url_host("rtmp://127.0.0.1/live?vhost=a"),
+            Some("127.0.0.1")
+        );
+        assert_eq!(tc_url_host("rtmp://[::1]:19/live"), Some("::1"));
+        assert_eq!(tc_url_host("rtmp:///live"), None);
+        assert_eq!(strip_port("a.b:80"), "a.b");
+        assert_eq!(strip_port("a.b"), "a.b");
+        assert_eq!(
+            query_param("?x=1&vhost=a%2Eb", "vhost").as_deref(),
+            Some("a.b")
+        );
+        assert_eq!(query_param("", "vhost"), None);
+    }
+}

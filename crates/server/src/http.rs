@@ -1,0 +1,285 @@
+//! HTTP endpoints: HTTP-FLV play, the stream API, Prometheus metrics and
+//! the web player page.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::{BufMut, Bytes, BytesMut};
+use rts_auth::urls::Protocol as UrlProtocol;
+
+use crate::config::{DomainKind, query_param};
+use crate::hub::{EndReason, Frame, FrameKind, Protocol, StreamKey, Viewer};
+use crate::metrics::{ErrorKind, Metrics};
+use crate::{Shared, access};
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/v1/streams", get(list_streams))
+        .route("/api/v1/streams/{app}/{stream}", get(one_stream))
+        .route("/metrics", get(metrics))
+        .route("/play/{app}/{stream}", get(player))
+        .route("/{app}/{file}", get(flv))
+        .with_state(shared)
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body + "\n",
+    )
+        .into_response()
+}
+
+fn host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok())
+}
+
+/// `GET /{app}/{stream}.flv`: the FLV header, onMetaData, the sequence
+/// headers and the current GOP, then the live stream, chunked.
+async fn flv(
+    State(shared): State<Arc<Shared>>,
+    Path((app, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(stream) = file.strip_suffix(".flv") else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("not found: /{app}/{file} (play /{{app}}/{{stream}}.flv)"),
+        );
+    };
+    let metrics = shared.hub.metrics().clone();
+    let query = query.unwrap_or_default();
+    let checked = access::play(
+        &shared.config,
+        host(&headers),
+        UrlProtocol::Flv,
+        &app,
+        stream,
+        &[&query],
+        access::unix_now(),
+    );
+    let play = match checked {
+        Ok(p) => p,
+        Err((kind, why)) => {
+            metrics.error(kind);
+            tracing::info!(app, stream, "flv refused: {why}");
+            return text(StatusCode::FORBIDDEN, why);
+        }
+    };
+    let key = StreamKey::new(&play.ingest, &app, stream);
+    let viewer = match shared.hub.play(&key, Protocol::Flv, Instant::now()) {
+        Ok(v) => v,
+        Err(e) => {
+            metrics.error(ErrorKind::NotFound);
+            return text(StatusCode::NOT_FOUND, format!("{e}: /{app}/{stream}"));
+        }
+    };
+    Metrics::add(&metrics.flv_requests, 1);
+    tracing::info!(stream = %key, "flv play");
+    let mut head = BytesMut::with_capacity(13);
+    rts_flv::Header::new(true, true).encode(&mut head);
+    head.put_u32(0);
+    let state = FlvBody {
+        viewer,
+        pending: VecDeque::from([head.freeze()]),
+        metrics,
+    };
+    let body = futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(b) = s.pending.pop_front() {
+                s.viewer.count_bytes_out(b.len());
+                Metrics::add(&s.metrics.bytes_out, b.len());
+                return Some((Ok::<_, Infallible>(b), s));
+            }
+            match s.viewer.recv(64).await {
+                Ok(frames) => frames.into_iter().for_each(|f| s.push(f)),
+                Err(why) => {
+                    if why != EndReason::Unpublished {
+                        tracing::info!(stream = %s.viewer.key(), "flv play ended: {why}");
+                    }
+                    return None;
+                }
+            }
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("video/x-flv"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Some(origin) = play
+        .cors_origin
+        .and_then(|o| HeaderValue::from_str(&o).ok())
+    {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    resp
+}
+
+struct FlvBody {
+    viewer: Viewer,
+    pending: VecDeque<Bytes>,
+    metrics: Arc<Metrics>,
+}
+
+impl FlvBody {
+    /// Queues a tag as header, body (the shared `Bytes`, not copied) and
+    /// PreviousTagSize.
+    fn push(&mut self, f: Frame) {
+        let len = f.payload.len();
+        let Ok(len24) = u32::try_from(len) else {
+            return;
+        };
+        if len24 > 0x00ff_ffff {
+            return;
+        }
+        let tag_type = match f.kind {
+            FrameKind::Audio => 8u8,
+            FrameKind::Video => 9,
+            FrameKind::Metadata => 18,
+        };
+        let mut h = BytesMut::with_capacity(11);
+        h.put_u8(tag_type);
+        h.put_uint(u64::from(len24), 3);
+        h.put_uint(u64::from(f.timestamp & 0x00ff_ffff), 3);
+        h.put_u8((f.timestamp >> 24) as u8);
+        h.put_uint(0, 3);
+        self.pending.push_back(h.freeze());
+        self.pending.push_back(f.payload);
+        let total = len24.saturating_add(11);
+        self.pending
+            .push_back(Bytes::copy_from_slice(&total.to_be_bytes()));
+    }
+}
+
+fn authorized(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(), Box<Response>> {
+    let token = shared.config.api.token.as_deref().unwrap_or_default();
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::to_owned)
+        .or_else(|| query.and_then(|q| query_param(q, "token")));
+    let ok = given.is_some_and(|g| subtle_eq(g.as_bytes(), token.as_bytes()) && !token.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        shared.hub.metrics().error(ErrorKind::Auth);
+        Err(Box::new(text(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token: send `Authorization: Bearer <api.token>` (printed at start-up)"
+                .into(),
+        )))
+    }
+}
+
+fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn json(value: &impl serde::Serialize) -> Response {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => ([(header::CONTENT_TYPE, "application/json")], s).into_response(),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `GET /api/v1/streams`
+async fn list_streams(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers, query.as_deref()) {
+        return *r;
+    }
+    let streams = shared.hub.streams(Instant::now());
+    json(&serde_json::json!({ "streams": streams }))
+}
+
+/// `GET /api/v1/streams/{app}/{stream}` (`?domain=` picks the domain; the
+/// Host's, or the default ingest domain, otherwise).
+async fn one_stream(
+    State(shared): State<Arc<Shared>>,
+    Path((app, stream)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers, query.as_deref()) {
+        return *r;
+    }
+    let q = query.unwrap_or_default();
+    let wanted = query_param(&q, "domain");
+    let domain = shared
+        .config
+        .resolve(host(&headers), wanted.as_deref(), DomainKind::Ingest)
+        .map(|d| match d.kind {
+            DomainKind::Ingest => d.name.clone(),
+            DomainKind::Streaming => d.ingest.clone().unwrap_or_default(),
+        })
+        .unwrap_or_default();
+    match shared
+        .hub
+        .stream(&StreamKey::new(&domain, &app, &stream), Instant::now())
+    {
+        Some(info) => json(&info),
+        None => text(
+            StatusCode::NOT_FOUND,
+            format!("stream not found: {domain}/{app}/{stream}"),
+        ),
+    }
+}
+
+/// `GET /metrics`: Prometheus text.
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let body = shared
+        .hub
+        .metrics()
+        .render(&shared.hub.streams(Instant::now()));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// `GET /play/{app}/{stream}`: a page that plays the FLV stream.
+async fn player(
+    Path((app, stream)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if rts_auth::urls::check_name("app", &app)
+        .and_then(|()| rts_auth::urls::check_name("stream", &stream))
+        .is_err()
+    {
+        return text(StatusCode::NOT_FOUND, "not found".into());
+    }
+    let q = query
+        .filter(|q| {
+            q.bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'<' | b'>'))
+        })
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let page = format!(
+        "<!doctype html><meta charset=utf-8><title>{app}/{stream}</title>\
+<h1>{app}/{stream}</h1>\
+<p>Browser playback over WebRTC (ARTC) comes with the WebRTC server. \
+Meanwhile play the stream with <code>ffplay</code> or VLC:</p>\
+<pre id=u></pre>\
+<script>document.getElementById('u').textContent = 'ffplay \"' + location.origin + '/{app}/{stream}.flv{q}\"';</script>"
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}

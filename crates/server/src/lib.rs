@@ -1,0 +1,225 @@
+//! rts-server: the streaming server composed of the rts protocol crates.
+//!
+//! This is where all I/O lives (tokio sockets, axum HTTP, the clock). It
+//! takes RTMP publishers (`rts_rtmp` sessions), keeps each stream in the
+//! [`hub`] and plays it over RTMP and HTTP-FLV (`rts_flv`), with every entry
+//! point checked against the domain's auth_key signing (`rts_auth`, Type A).
+//!
+//! | what | URL | signed uri |
+//! |---|---|---|
+//! | RTMP ingest | `rtmp://{ingest-domain}/{app}/{stream}?auth_key=…` | `/{app}/{stream}` |
+//! | RTMP play | `rtmp://{streaming-domain}/{app}/{stream}?auth_key=…` | `/{app}/{stream}` |
+//! | HTTP-FLV | `http://{streaming-domain}:8080/{app}/{stream}.flv?auth_key=…` | `/{app}/{stream}.flv` |
+//! | API | `GET /api/v1/streams`, `GET /api/v1/streams/{app}/{stream}` (Bearer token) | |
+//! | metrics | `GET /metrics` (Prometheus text) | |
+//!
+//! The domain of a request is `?vhost=NAME`, else the HTTP Host or the RTMP
+//! tcUrl host; a host that matches no domain maps to the default ingest
+//! domain for publishing and the default streaming domain for playing (see
+//! [`config::Config::resolve`]).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), rts_server::Error> {
+//! use rts_server::{Server, config::Config};
+//!
+//! let mut config = Config::default();
+//! config.listen.rtmp = "127.0.0.1:0".parse().unwrap();
+//! config.listen.http = "127.0.0.1:0".parse().unwrap();
+//! config.finish()?;
+//! let server = Server::bind(config).await?;
+//! println!("RTMP on {}, HTTP on {}", server.rtmp_addr(), server.http_addr());
+//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Errors and panics
+//! Start-up problems (a bad configuration, a port in use) are [`Error`]s.
+//! Once running, nothing a peer sends stops the server: a malformed RTMP
+//! connection is closed alone, a refused request gets a 403/404 or an RTMP
+//! rejection whose text says why, and errors are counted by kind in
+//! `/metrics`. A session whose signed URL expires while it runs goes on.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unwrap_used
+    )
+)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+mod access;
+pub mod config;
+mod http;
+pub mod hub;
+pub mod metrics;
+mod rtmp;
+
+pub use config::Config;
+pub use hub::Hub;
+
+/// A server that could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is not usable.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {what} {addr}: {source}")]
+    Bind {
+        /// `RTMP` or `HTTP`.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another I/O failure.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What every connection task shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) hub: Hub,
+}
+
+/// A bound, not yet running server.
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    rtmp: TcpListener,
+    http: TcpListener,
+}
+
+impl Server {
+    /// Binds the RTMP and HTTP listeners. `config` should have been through
+    /// [`Config::finish`] (keys and token filled); it is checked again.
+    pub async fn bind(mut config: Config) -> Result<Server, Error> {
+        config.finish()?;
+        let bind = |what, addr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind { what, addr, source })
+        };
+        let rtmp = bind("RTMP", config.listen.rtmp).await?;
+        let http = bind("HTTP", config.listen.http).await?;
+        let hub = Hub::new(config.limits, Arc::default());
+        Ok(Server {
+            shared: Arc::new(Shared { config, hub }),
+            rtmp,
+            http,
+        })
+    }
+
+    /// The RTMP listen address (with the real port when 0 was asked).
+    pub fn rtmp_addr(&self) -> SocketAddr {
+        self.rtmp
+            .local_addr()
+            .unwrap_or(self.shared.config.listen.rtmp)
+    }
+
+    /// The HTTP listen address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+            .local_addr()
+            .unwrap_or(self.shared.config.listen.http)
+    }
+
+    /// The configuration in use (keys and token filled in).
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The stream hub.
+    pub fn hub(&self) -> &Hub {
+        &self.shared.hub
+    }
+
+    /// Serves until `shutdown` completes, then closes publishers and
+    /// viewers and returns once every connection has ended (at most a few
+    /// seconds).
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let Server { shared, rtmp, http } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+
+        // HTTP.
+        let app = http::router(shared.clone());
+        let mut http_stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let serve = axum::serve(http, app).with_graceful_shutdown(async move {
+                let _ = http_stop.changed().await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!("http server: {e}");
+            }
+        });
+
+        // Grace-period expiry.
+        let hub = shared.hub.clone();
+        let mut tick_stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => hub.tick(Instant::now()),
+                    _ = tick_stop.changed() => break,
+                }
+            }
+        });
+
+        // RTMP.
+        let mut conns = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = rtmp.accept() => match accepted {
+                    Ok((socket, peer)) => {
+                        conns.spawn(rtmp::serve(socket, peer, shared.clone(), stop_rx.clone()));
+                    }
+                    Err(e) => {
+                        tracing::warn!("rtmp accept: {e}");
+                        // Out of file descriptors and the like: do not spin.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                () = &mut shutdown => break,
+            }
+        }
+        tracing::info!("shutting down");
+        drop(rtmp);
+        shared.hub.shutdown();
+        let _ = stop_tx.send(true);
+        let all = async {
+            while conns.join_next().await.is_some() {}
+            while tasks.join_next().await.is_some() {}
+        };
+        if tokio::time::timeout(Duration::from_secs(5), all)
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after 5 s; closing them");
+            conns.abort_all();
+            tasks.abort_all();
+        }
+        Ok(())
+    }
+}

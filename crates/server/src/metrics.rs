@@ -1,0 +1,153 @@
+//! Counters for `/metrics` (Prometheus text exposition format 0.0.4).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::hub::StreamInfo;
+
+/// Kinds of errors counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A URL without a valid auth_key.
+    Auth,
+    /// A second publisher for a stream.
+    AlreadyPublishing,
+    /// Play of a stream nobody publishes.
+    NotFound,
+    /// Malformed RTMP from a peer.
+    Protocol,
+    /// A media tag whose header does not parse.
+    Media,
+    /// A viewer ended for falling behind.
+    SlowViewer,
+    /// A socket error.
+    Io,
+    /// A request for a domain of the wrong kind or mode.
+    Domain,
+}
+
+const KINDS: [(ErrorKind, &str); 8] = [
+    (ErrorKind::Auth, "auth"),
+    (ErrorKind::AlreadyPublishing, "already_publishing"),
+    (ErrorKind::NotFound, "not_found"),
+    (ErrorKind::Protocol, "protocol"),
+    (ErrorKind::Media, "media"),
+    (ErrorKind::SlowViewer, "slow_viewer"),
+    (ErrorKind::Io, "io"),
+    (ErrorKind::Domain, "domain"),
+];
+
+/// Server-wide counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    errors: [AtomicU64; 8],
+    /// RTMP connections accepted.
+    pub rtmp_connections: AtomicU64,
+    /// HTTP-FLV requests served.
+    pub flv_requests: AtomicU64,
+    /// Bytes received from publishers (all, including ended streams).
+    pub bytes_in: AtomicU64,
+    /// Bytes sent to viewers (all, including ended streams).
+    pub bytes_out: AtomicU64,
+}
+
+fn index(kind: ErrorKind) -> usize {
+    KINDS.iter().position(|(k, _)| *k == kind).unwrap_or(0)
+}
+
+impl Metrics {
+    /// Counts one error.
+    pub fn error(&self, kind: ErrorKind) {
+        if let Some(c) = self.errors.get(index(kind)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Errors of a kind so far.
+    pub fn errors(&self, kind: ErrorKind) -> u64 {
+        self.errors
+            .get(index(kind))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Adds to a byte counter.
+    pub fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text for these counters and the current streams.
+    pub fn render(&self, streams: &[StreamInfo]) -> String {
+        let mut o = String::new();
+        let publishing = streams.iter().filter(|s| s.publishing).count();
+        let _ = writeln!(
+            o,
+            "# HELP rts_streams Streams with a publisher (or within its grace period).\n# TYPE rts_streams gauge\nrts_streams {}\nrts_streams_publishing {publishing}",
+            streams.len()
+        );
+        let (mut rtmp, mut flv, mut rtc) = (0u64, 0u64, 0u64);
+        for s in streams {
+            rtmp = rtmp.saturating_add(s.viewers.rtmp);
+            flv = flv.saturating_add(s.viewers.flv);
+            rtc = rtc.saturating_add(s.viewers.webrtc);
+        }
+        let _ = writeln!(
+            o,
+            "# HELP rts_viewers Viewers now, by protocol.\n# TYPE rts_viewers gauge\nrts_viewers{{protocol=\"rtmp\"}} {rtmp}\nrts_viewers{{protocol=\"flv\"}} {flv}\nrts_viewers{{protocol=\"webrtc\"}} {rtc}"
+        );
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(
+            o,
+            "# HELP rts_bytes_in_total Bytes received from publishers.\n# TYPE rts_bytes_in_total counter\nrts_bytes_in_total {}",
+            load(&self.bytes_in)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP rts_bytes_out_total Bytes sent to viewers.\n# TYPE rts_bytes_out_total counter\nrts_bytes_out_total {}",
+            load(&self.bytes_out)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP rts_rtmp_connections_total RTMP connections accepted.\n# TYPE rts_rtmp_connections_total counter\nrts_rtmp_connections_total {}",
+            load(&self.rtmp_connections)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP rts_flv_requests_total HTTP-FLV plays started.\n# TYPE rts_flv_requests_total counter\nrts_flv_requests_total {}",
+            load(&self.flv_requests)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP rts_errors_total Errors by kind.\n# TYPE rts_errors_total counter"
+        );
+        for (kind, name) in KINDS {
+            let _ = writeln!(
+                o,
+                "rts_errors_total{{kind=\"{name}\"}} {}",
+                self.errors(kind)
+            );
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters() {
+        let m = Metrics::default();
+        m.error(ErrorKind::Auth);
+        m.error(ErrorKind::Auth);
+        Metrics::add(&m.bytes_out, 10);
+        let text = m.render(&[]);
+        assert!(
+            text.contains("rts_errors_total{kind=\"auth\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("rts_bytes_out_total 10\n"));
+        assert!(text.contains("rts_viewers{protocol=\"flv\"} 0\n"));
+        assert!(text.contains("rts_streams 0\n"));
+    }
+}

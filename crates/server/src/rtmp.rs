@@ -1,0 +1,366 @@
+//! One RTMP connection: drives an `rts_rtmp::session::ServerSession` over a
+//! TCP socket and connects it to the hub as a publisher or a player.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rts_auth::urls::Protocol as UrlProtocol;
+use rts_rtmp::command::code;
+use rts_rtmp::session::{self, MediaKind, ServerEvent, ServerSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::watch;
+
+use crate::config::tc_url_host;
+use crate::hub::{EndReason, FrameKind, Protocol, Publisher, StreamKey, Viewer};
+use crate::metrics::{ErrorKind, Metrics};
+use crate::{Shared, access};
+
+/// Frames written to a player per wake-up.
+const BATCH: usize = 64;
+
+struct Conn {
+    session: ServerSession,
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    connect_query: String,
+    tc_host: Option<String>,
+    publisher: Option<(u32, Publisher)>,
+    player: Option<(u32, Viewer)>,
+    /// Close once what is queued is written.
+    closing: bool,
+}
+
+enum Wake {
+    Read(std::io::Result<usize>),
+    Frames(Result<Vec<crate::hub::Frame>, EndReason>),
+    Timeout,
+    Shutdown,
+}
+
+pub(crate) async fn serve(
+    socket: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = socket.set_nodelay(true);
+    let mut random = [0u8; rts_rtmp::handshake::RANDOM_LEN];
+    let _ = getrandom::fill(&mut random);
+    let limits = shared.config.limits;
+    let cfg = session::Config {
+        limits: rts_rtmp::Limits {
+            max_message_len: u32::try_from(limits.max_message_bytes).unwrap_or(u32::MAX),
+            ..rts_rtmp::Limits::default()
+        },
+        ..session::Config::default()
+    };
+    Metrics::add(&shared.hub.metrics().rtmp_connections, 1);
+    let (mut rd, mut wr) = socket.into_split();
+    let mut conn = Conn {
+        session: ServerSession::new(cfg, &random),
+        shared,
+        peer,
+        connect_query: String::new(),
+        tc_host: None,
+        publisher: None,
+        player: None,
+        closing: false,
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    let write_timeout = limits.max_behind().max(Duration::from_secs(1));
+    loop {
+        if let Err(e) = conn.flush(&mut wr, write_timeout).await {
+            tracing::debug!(peer = %conn.peer, "rtmp write: {e}");
+            conn.shared.hub.metrics().error(ErrorKind::Io);
+            break;
+        }
+        if conn.closing {
+            break;
+        }
+        if conn.handle_events() {
+            continue;
+        }
+        let timeout = conn.session.poll_timeout();
+        let wake = {
+            let frames = async {
+                match &conn.player {
+                    Some((_, v)) => v.recv(BATCH).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let sleep = async {
+                match timeout {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = rd.read(&mut buf) => Wake::Read(r),
+                f = frames => Wake::Frames(f),
+                () = sleep => Wake::Timeout,
+                _ = shutdown.changed() => Wake::Shutdown,
+            }
+        };
+        match wake {
+            Wake::Read(Ok(0)) => break,
+            Wake::Read(Ok(n)) => {
+                let data = buf.get(..n).unwrap_or_default();
+                if conn.publisher.is_some() {
+                    Metrics::add(&conn.shared.hub.metrics().bytes_in, n);
+                }
+                conn.session.handle_input(Instant::now(), data);
+            }
+            Wake::Read(Err(e)) => {
+                tracing::debug!(peer = %conn.peer, "rtmp read: {e}");
+                break;
+            }
+            Wake::Frames(Ok(frames)) => conn.send_frames(frames),
+            Wake::Frames(Err(why)) => conn.play_ended(why),
+            Wake::Timeout => conn.session.handle_timeout(Instant::now()),
+            Wake::Shutdown => {
+                conn.session.close();
+                conn.closing = true;
+            }
+        }
+    }
+    if let Some((_, p)) = conn.publisher.take() {
+        tracing::info!(stream = %p.key(), peer = %conn.peer, "publisher left");
+        p.leave(Instant::now());
+    }
+    let _ = wr.shutdown().await;
+}
+
+impl Conn {
+    async fn flush(&mut self, wr: &mut OwnedWriteHalf, timeout: Duration) -> std::io::Result<()> {
+        while let Some(bytes) = self.session.poll_transmit() {
+            match tokio::time::timeout(timeout, wr.write_all(&bytes)).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the peer did not read for too long",
+                    ));
+                }
+            }
+            if let Some((_, v)) = &self.player {
+                v.count_bytes_out(bytes.len());
+                Metrics::add(&self.shared.hub.metrics().bytes_out, bytes.len());
+            }
+        }
+        Ok(())
+    }
+
+    fn send_frames(&mut self, frames: Vec<crate::hub::Frame>) {
+        let Some((sid, _)) = &self.player else { return };
+        let sid = *sid;
+        for f in frames {
+            match f.kind {
+                FrameKind::Metadata => {
+                    self.session.send_metadata(sid, f.payload);
+                }
+                FrameKind::Audio => {
+                    self.session
+                        .send_media(sid, MediaKind::Audio, f.timestamp, f.payload);
+                }
+                FrameKind::Video => {
+                    self.session
+                        .send_media(sid, MediaKind::Video, f.timestamp, f.payload);
+                }
+            }
+        }
+    }
+
+    fn play_ended(&mut self, why: EndReason) {
+        let Some((sid, v)) = self.player.take() else {
+            return;
+        };
+        tracing::info!(stream = %v.key(), peer = %self.peer, "rtmp play ended: {why}");
+        match why {
+            EndReason::Unpublished => {
+                self.session.send_unpublish_notify(sid);
+            }
+            EndReason::TooSlow | EndReason::Shutdown => {
+                self.session.close();
+                self.closing = true;
+            }
+        }
+    }
+
+    fn host(&self) -> Option<&str> {
+        self.tc_host.as_deref()
+    }
+
+    /// Handles every pending event; true when something was handled (there
+    /// may be bytes to write).
+    fn handle_events(&mut self) -> bool {
+        let mut any = false;
+        while let Some(ev) = self.session.poll_event() {
+            any = true;
+            self.handle(ev);
+        }
+        any
+    }
+
+    fn handle(&mut self, ev: ServerEvent) {
+        let now = Instant::now();
+        let metrics = self.shared.hub.metrics().clone();
+        match ev {
+            ServerEvent::ConnectRequested {
+                query, tc_url, app, ..
+            } => {
+                self.connect_query = query;
+                self.tc_host = tc_url.as_deref().and_then(tc_url_host).map(str::to_owned);
+                tracing::debug!(peer = %self.peer, app, "rtmp connect");
+                let _ = self.session.accept_connect();
+            }
+            ServerEvent::PublishRequested {
+                stream_id,
+                app,
+                stream,
+                query,
+            } => {
+                if self.publisher.is_some() || self.player.is_some() {
+                    let _ = self.session.reject_publish(
+                        stream_id,
+                        code::PUBLISH_BAD_NAME,
+                        "this connection already publishes or plays a stream",
+                    );
+                    return;
+                }
+                let queries = [query.as_str(), self.connect_query.as_str()];
+                let checked = access::publish(
+                    &self.shared.config,
+                    self.host(),
+                    &app,
+                    &stream,
+                    &queries,
+                    access::unix_now(),
+                );
+                let domain = match checked {
+                    Ok(d) => d,
+                    Err((kind, why)) => {
+                        metrics.error(kind);
+                        tracing::info!(peer = %self.peer, app, stream, "publish refused: {why}");
+                        let c = if kind == ErrorKind::Auth {
+                            code::PUBLISH_UNAUTHORIZED
+                        } else {
+                            code::PUBLISH_BAD_NAME
+                        };
+                        let _ = self.session.reject_publish(stream_id, c, &why);
+                        return;
+                    }
+                };
+                let key = StreamKey::new(&domain, &app, &stream);
+                match self.shared.hub.publish(key.clone(), now) {
+                    Ok(p) => {
+                        tracing::info!(stream = %key, peer = %self.peer, "publishing");
+                        let _ = self.session.accept_publish(stream_id);
+                        self.publisher = Some((stream_id, p));
+                    }
+                    Err(e) => {
+                        metrics.error(ErrorKind::AlreadyPublishing);
+                        tracing::info!(stream = %key, peer = %self.peer, "publish refused: {e}");
+                        let _ = self.session.reject_publish(
+                            stream_id,
+                            code::PUBLISH_BAD_NAME,
+                            &e.to_string(),
+                        );
+                    }
+                }
+            }
+            ServerEvent::PlayRequested {
+                stream_id,
+                app,
+                stream,
+                query,
+            } => {
+                if self.publisher.is_some() || self.player.is_some() {
+                    let _ = self.session.reject_play(
+                        stream_id,
+                        "this connection already publishes or plays a stream",
+                    );
+                    return;
+                }
+                let queries = [query.as_str(), self.connect_query.as_str()];
+                let checked = access::play(
+                    &self.shared.config,
+                    self.host(),
+                    UrlProtocol::Rtmp,
+                    &app,
+                    &stream,
+                    &queries,
+                    access::unix_now(),
+                );
+                let play = match checked {
+                    Ok(p) => p,
+                    Err((kind, why)) => {
+                        metrics.error(kind);
+                        tracing::info!(peer = %self.peer, app, stream, "play refused: {why}");
+                        let _ = self.session.reject_play(stream_id, &why);
+                        return;
+                    }
+                };
+                let key = StreamKey::new(&play.ingest, &app, &stream);
+                match self.shared.hub.play(&key, Protocol::Rtmp, now) {
+                    Ok(v) => {
+                        tracing::info!(stream = %key, peer = %self.peer, "rtmp play");
+                        let _ = self.session.accept_play(stream_id);
+                        self.player = Some((stream_id, v));
+                    }
+                    Err(e) => {
+                        metrics.error(ErrorKind::NotFound);
+                        let _ = self
+                            .session
+                            .reject_play(stream_id, &format!("{e}: /{app}/{stream}"));
+                    }
+                }
+            }
+            ServerEvent::Media {
+                stream_id,
+                kind,
+                timestamp,
+                payload,
+            } => {
+                if let Some((sid, p)) = &mut self.publisher
+                    && *sid == stream_id
+                {
+                    p.media(now, kind == MediaKind::Video, timestamp, payload);
+                }
+            }
+            ServerEvent::Metadata {
+                stream_id, payload, ..
+            } => {
+                if let Some((sid, p)) = &mut self.publisher
+                    && *sid == stream_id
+                {
+                    p.metadata(now, payload);
+                }
+            }
+            ServerEvent::Unpublished { stream_id, .. }
+                if self
+                    .publisher
+                    .as_ref()
+                    .is_some_and(|(s, _)| *s == stream_id) =>
+            {
+                if let Some((_, p)) = self.publisher.take() {
+                    tracing::info!(stream = %p.key(), peer = %self.peer, "unpublished");
+                    p.leave(now);
+                }
+            }
+            ServerEvent::PlayStopped { stream_id, .. }
+                if self.player.as_ref().is_some_and(|(s, _)| *s == stream_id) =>
+            {
+                self.player = None;
+            }
+            ServerEvent::Error(e) => {
+                metrics.error(ErrorKind::Protocol);
+                tracing::info!(peer = %self.peer, "rtmp error: {e}");
+            }
+            ServerEvent::Closed => self.closing = true,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The rts streaming server.
+//!
+//! ```text
+//! cargo run --release --example rts-server -- [--config FILE] [--print-default-config]
+//!     [--rtmp-listen ADDR] [--http-listen ADDR] [--rtc-listen ADDR]
+//!     [--auth-key KEY] [--no-auth]
+//! ```
+//!
+//! Without flags it runs on the embedded defaults (RTMP 1935, HTTP 8080,
+//! signing on with a random key) and prints ready-to-use URLs for
+//! `live/demo`. Logs go to stderr (`RUST_LOG=debug` for more); Ctrl-C stops
+//! it cleanly.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rts::auth::urls::{Protocol, Signing, Site, generate};
+use rts::server::Server;
+use rts::server::config::{Config, DomainKind};
+
+const USAGE: &str = "usage: rts-server [--config FILE] [--print-default-config] [--rtmp-listen ADDR] \
+[--http-listen ADDR] [--rtc-listen ADDR] [--auth-key KEY] [--no-auth]";
+
+struct Args {
+    config: Option<String>,
+    print_default: bool,
+    rtmp: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+    rtc: Option<SocketAddr>,
+    auth_key: Option<String>,
+    no_auth: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_env();
+    let mut a = Args {
+        config: None,
+        print_default: false,
+        rtmp: None,
+        http: None,
+        rtc: None,
+        auth_key: None,
+        no_auth: false,
+    };
+    let text = |p: &mut lexopt::Parser, name: &str| -> Result<String, String> {
+        p.value()
+            .map_err(|e| format!("{name}: {e}"))?
+            .into_string()
+            .map_err(|_| format!("{name} is not valid UTF-8"))
+    };
+    let addr = |p: &mut lexopt::Parser, name: &str| -> Result<SocketAddr, String> {
+        let v = text(p, name)?;
+        v.parse()
+            .map_err(|_| format!("{name} must be an address like 0.0.0.0:1935, got {v:?}"))
+    };
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("config") => a.config = Some(text(&mut p, "--config")?),
+            Long("print-default-config") => a.print_default = true,
+            Long("rtmp-listen") => a.rtmp = Some(addr(&mut p, "--rtmp-listen")?),
+            Long("http-listen") => a.http = Some(addr(&mut p, "--http-listen")?),
+            Long("rtc-listen") => a.rtc = Some(addr(&mut p, "--rtc-listen")?),
+            Long("auth-key") => a.auth_key = Some(text(&mut p, "--auth-key")?),
+            Long("no-auth") => a.no_auth = true,
+            Long("help") | Short('h') => return Err(USAGE.into()),
+            other => return Err(format!("{}\n{USAGE}", other.unexpected())),
+        }
+    }
+    Ok(a)
+}
+
+fn config(a: &Args) -> Result<Config, String> {
+    let mut c = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            Config::parse(&text).map_err(|e| format!("{path}: {e}"))?
+        }
+        None => Config::default(),
+    };
+    if let Some(x) = a.rtmp {
+        c.listen.rtmp = x;
+    }
+    if let Some(x) = a.http {
+        c.listen.http = x;
+    }
+    if let Some(x) = a.rtc {
+        c.listen.rtc = x;
+    }
+    if let Some(k) = &a.auth_key {
+        if k.is_empty() {
+            return Err("--auth-key must not be empty".into());
+        }
+        c.set_default_key(k);
+    }
+    if a.no_auth {
+        c.disable_signing();
+    }
+    c.finish().map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+/// A host to print in URLs for a listen address.
+fn host(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        "127.0.0.1".into()
+    } else {
+        addr.ip().to_string()
+    }
+}
+
+fn print_urls(server: &Server) -> Result<(), String> {
+    let c = server.config();
+    let (Some(ingest), Some(play)) = (
+        c.default_domain(DomainKind::Ingest),
+        c.default_domain(DomainKind::Streaming),
+    ) else {
+        return Ok(());
+    };
+    let rtmp = server.rtmp_addr();
+    let http = server.http_addr();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut site = Site::new(host(rtmp), host(http));
+    site.rtmp_port = rtmp.port();
+    site.http_port = http.port();
+    let key = |d: &rts::server::config::Domain| d.primary_key.clone().unwrap_or_default();
+    let ingest_urls = generate(&site, "live", "demo", None, &Signing::new(key(ingest), now))
+        .map_err(|e| e.to_string())?;
+    let play_urls = generate(&site, "live", "demo", None, &Signing::new(key(play), now))
+        .map_err(|e| e.to_string())?;
+    let strip = |signing: bool, url: &str| -> String {
+        if signing {
+            url.to_owned()
+        } else {
+            url.split('?').next().unwrap_or(url).to_owned()
+        }
+    };
+    let ingest_url = strip(ingest.signing, &ingest_urls.ingest);
+    let p = &play_urls.play;
+    let player_query = p.artc.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let player = if play.signing {
+        format!(
+            "http://{}:{}/play/live/demo?{player_query}",
+            host(http),
+            http.port()
+        )
+    } else {
+        format!("http://{}:{}/play/live/demo", host(http), http.port())
+    };
+    println!("rts-server: RTMP on {rtmp}, HTTP on {http}");
+    println!(
+        "domains: ingest {} / streaming {} (signing {}; URLs valid {} min)",
+        ingest.name,
+        play.name,
+        if ingest.signing { "on" } else { "off" },
+        play.validity_minutes
+    );
+    if ingest.signing || play.signing {
+        println!("primary key: {}", key(ingest));
+    }
+    println!("API token: {}", c.api.token.as_deref().unwrap_or(""));
+    println!();
+    println!("publish live/demo:  {ingest_url}");
+    println!(
+        "  ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440 \\\n    -c:v libx264 -preset veryfast -tune zerolatency -g 60 -c:a aac -f flv \"{ingest_url}\""
+    );
+    println!("play live/demo:");
+    println!("  rtmp:   {}", strip(play.signing, &p.rtmp));
+    println!("  flv:    {}", strip(play.signing, &p.flv));
+    println!("  artc:   {}", strip(play.signing, &p.artc));
+    println!("  player: {player}");
+    println!("  e.g.    ffplay \"{}\"", strip(play.signing, &p.flv));
+    println!(
+        "  (each URL is signed over its own uri: {} / {})",
+        Protocol::Rtmp.uri("live", "demo"),
+        Protocol::Flv.uri("live", "demo")
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.print_default {
+        print!("{}", Config::default_toml());
+        return ExitCode::SUCCESS;
+    }
+    let config = match config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rts-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rts-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let server = Server::bind(config).await.map_err(|e| e.to_string())?;
+        print_urls(&server)?;
+        server
+            .run(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rts-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
