@@ -53,6 +53,9 @@ pub mod pps;
 pub mod sei;
 pub mod slice;
 pub mod sps;
+pub mod strip;
+
+pub use strip::{ASM, AccessUnit, Event, Frame, Mode, Output, Settings, Stats, Stripper};
 
 /// What was wrong with the bitstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -67,4 +70,17 @@ pub enum Error {
     /// A slice refers to an SPS or PPS that was not received.
     #[error("slice refers to a parameter set that was not received")]
     MissingParameterSet,
+    /// Drop mode met a B-frame that other pictures reference: dropping it
+    /// would corrupt the picture; use transcode mode.
+    #[error("a referenced b-frame cannot be dropped (b-pyramid); use transcode mode")]
+    ReferencedBFrame,
+    /// An access unit arrived before any decoder configuration.
+    #[error("access unit before the avc sequence header")]
+    NoConfig,
+    /// Valid input this crate cannot process.
+    #[error("unsupported h264 stream: {0}")]
+    Unsupported(&'static str),
+    /// OpenH264 failed.
+    #[error("codec failure: {0}")]
+    Codec(&'static str),
 }

@@ -191,7 +191,7 @@ pub fn gstreamer_x264enc(dir: &Path) -> Option<Generated> {
         "pattern=ball",
         "num-buffers=45",
         "!",
-        "video/x-raw,width=320,height=240,framerate=30/1",
+        "video/x-raw,format=I420,width=320,height=240,framerate=30/1",
     ])
     .args([
         "!",
@@ -254,4 +254,208 @@ pub fn all_inputs(dir: &Path, with_1080p: bool) -> Option<Vec<Generated>> {
         .collect();
     v.extend(generated_streams(dir, with_1080p)?);
     Some(v)
+}
+
+/// Writes an FLV file with the given tags (kind, timestamp, body).
+pub fn write_flv(path: &Path, has_audio: bool, tags: &[Tag]) {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"FLV\x01");
+    out.push(if has_audio { 5 } else { 1 });
+    out.extend_from_slice(&9u32.to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    for t in tags {
+        let size = t.body.len() as u32;
+        out.push(t.kind);
+        out.extend_from_slice(&size.to_be_bytes()[1..]);
+        out.extend_from_slice(&t.timestamp.to_be_bytes()[1..]);
+        out.push((t.timestamp >> 24) as u8);
+        out.extend_from_slice(&[0, 0, 0]);
+        out.extend_from_slice(&t.body);
+        out.extend_from_slice(&(size + 11).to_be_bytes());
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// An AVC video tag body: `packet_type` 0 (config) or 1 (NAL units), cts 0.
+pub fn avc_body(keyframe: bool, packet_type: u8, data: &[u8]) -> Bytes {
+    let mut b = vec![if keyframe { 0x17 } else { 0x27 }, packet_type, 0, 0, 0];
+    b.extend_from_slice(data);
+    Bytes::from(b)
+}
+
+/// Runs a stripper over an FLV file and writes the result (audio and
+/// script tags copied). Returns the stripper for its counters.
+pub fn strip_file(
+    input: &Path,
+    output: &Path,
+    settings: rts_h264::Settings,
+) -> Result<rts_h264::Stripper, rts_h264::Error> {
+    use rts_h264::{AccessUnit, Output, Stripper};
+    let tags = read_flv(input);
+    let mut s = Stripper::new(settings);
+    let mut out_tags = Vec::new();
+    let drain = |s: &mut Stripper, out_tags: &mut Vec<Tag>| {
+        while let Some(o) = s.pop() {
+            match o {
+                Output::Config(c) => out_tags.push(Tag {
+                    kind: 9,
+                    timestamp: 0,
+                    body: avc_body(true, 0, &c),
+                }),
+                Output::Frame(f) => out_tags.push(Tag {
+                    kind: 9,
+                    timestamp: f.time as u32,
+                    body: avc_body(f.keyframe, 1, &f.data),
+                }),
+                Output::Event(e) => eprintln!("event: {e:?}"),
+                _ => {}
+            }
+        }
+    };
+    for t in &tags {
+        if t.kind != 9 {
+            out_tags.push(t.clone());
+            continue;
+        }
+        let cts = i64::from(i32::from_be_bytes([t.body[2], t.body[3], t.body[4], 0]) >> 8);
+        match t.body[1] {
+            0 => s.push_config(t.body.slice(5..))?,
+            1 => {
+                let dts = i64::from(t.timestamp);
+                s.push(AccessUnit {
+                    dts,
+                    pts: dts + cts,
+                    data: t.body.slice(5..),
+                })?;
+                let lag = s.pending_frames() as u32;
+                assert!(
+                    lag <= s.max_added_delay_frames(),
+                    "delay {lag} above bound {}",
+                    s.max_added_delay_frames()
+                );
+            }
+            _ => {}
+        }
+        drain(&mut s, &mut out_tags);
+    }
+    s.finish()?;
+    drain(&mut s, &mut out_tags);
+    write_flv(output, tags.iter().any(|t| t.kind == 8), &out_tags);
+    Ok(s)
+}
+
+/// `(pict_type, pts_time)` of every frame of `path`, decode order of packets
+/// is checked separately.
+pub fn ffprobe_frames(path: &Path) -> Vec<(char, f64)> {
+    let ffprobe = rts_testkit::find_on_path("ffprobe").unwrap();
+    let out = rts_testkit::run_ok(
+        Command::new(ffprobe)
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_frames",
+                "-show_entries",
+                "frame=pict_type,pts_time",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(path),
+        "ffprobe",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    out.lines()
+        .filter_map(|l| {
+            let mut it = l.split(',');
+            let a = it.next()?.trim();
+            let b = it.next()?.trim();
+            // csv order follows -show_entries' internal order: pts_time, pict_type
+            let (t, p) = if a.len() == 1 { (b, a) } else { (a, b) };
+            Some((p.chars().next()?, t.parse().ok()?))
+        })
+        .collect()
+}
+
+/// A stream property of the first video stream (e.g. `has_b_frames`).
+pub fn ffprobe_stream(path: &Path, entry: &str) -> String {
+    let ffprobe = rts_testkit::find_on_path("ffprobe").unwrap();
+    rts_testkit::run_ok(
+        Command::new(ffprobe)
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                &format!("stream={entry}"),
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(path),
+        "ffprobe",
+        Duration::from_secs(60),
+    )
+    .unwrap()
+    .trim()
+    .to_owned()
+}
+
+/// Packet `(dts, pts)` times of the first video stream, in file order.
+pub fn ffprobe_packet_times(path: &Path) -> Vec<(f64, f64)> {
+    let ffprobe = rts_testkit::find_on_path("ffprobe").unwrap();
+    let out = rts_testkit::run_ok(
+        Command::new(ffprobe)
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "packet=dts_time,pts_time",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(path),
+        "ffprobe",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    out.lines()
+        .filter_map(|l| {
+            let mut it = l.split(',');
+            Some((
+                it.next()?.trim().parse().ok()?,
+                it.next()?.trim().parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Average PSNR (dB) of `a` against `b`, both decoded by ffmpeg.
+pub fn psnr(a: &Path, b: &Path) -> f64 {
+    let ffmpeg = rts_testkit::find_on_path("ffmpeg").unwrap();
+    let out = rts_testkit::run(
+        Command::new(ffmpeg)
+            .args(["-hide_banner", "-i"])
+            .arg(a)
+            .arg("-i")
+            .arg(b)
+            .args(["-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"]),
+        "ffmpeg psnr",
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let avg = err
+        .split("average:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no PSNR in ffmpeg output: {err}"));
+    let v = avg.split_whitespace().next().unwrap();
+    if v == "inf" {
+        f64::INFINITY
+    } else {
+        v.parse().unwrap()
+    }
 }
