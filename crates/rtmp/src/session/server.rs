@@ -267,7 +267,10 @@ impl ServerSession {
             }
             self.conn = Conn::AwaitConnect;
         }
-        while self.conn != Conn::Closed {
+        // While the application decides on a request, later messages wait
+        // in the input buffer (a pipelining client's media must not arrive
+        // before its publish is accepted).
+        while self.conn != Conn::Closed && !self.awaiting_decision() {
             let Some(msg) = self.core.decoder.decode(&mut self.core.input)? else {
                 break;
             };
@@ -275,6 +278,23 @@ impl ServerSession {
             self.on_message(msg)?;
         }
         Ok(())
+    }
+
+    fn awaiting_decision(&self) -> bool {
+        matches!(self.conn, Conn::ConnectPending { .. })
+            || self.streams.iter().any(|s| {
+                matches!(
+                    s.state,
+                    StreamState::PublishPending(_) | StreamState::PlayPending(_)
+                )
+            })
+    }
+
+    /// Goes on with buffered input after a decision.
+    fn resume(&mut self) {
+        if let Err(e) = self.process() {
+            self.fail(e);
+        }
     }
 
     fn on_message(&mut self, msg: Message) -> Result<(), Error> {
@@ -588,6 +608,7 @@ impl ServerSession {
         self.core
             .send_control(&Control::SetChunkSize(self.config.chunk_size));
         self.reply(&reply);
+        self.resume();
         Ok(())
     }
 
@@ -617,6 +638,7 @@ impl ServerSession {
             .send_control(&Control::UserControl(UserControl::StreamBegin(stream_id)));
         let d = format!("/{}/{name} is now published.", self.app);
         self.status(stream_id, Level::Status, code::PUBLISH_START, &d);
+        self.resume();
         Ok(())
     }
 
@@ -637,6 +659,7 @@ impl ServerSession {
         }
         s.state = StreamState::Idle;
         self.status(stream_id, Level::Error, code, description);
+        self.resume();
         Ok(())
     }
 
@@ -665,6 +688,7 @@ impl ServerSession {
         self.status(stream_id, Level::Status, code::PLAY_START, &d);
         self.core
             .send_data(stream_id, 0, command::sample_access().encode());
+        self.resume();
         Ok(())
     }
 
@@ -683,6 +707,7 @@ impl ServerSession {
             code::PLAY_STREAM_NOT_FOUND,
             description,
         );
+        self.resume();
         Ok(())
     }
 

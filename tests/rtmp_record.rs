@@ -1,0 +1,293 @@
+//! Real RTMP peers against `examples/rtmp-record.rs`: ffmpeg and GStreamer
+//! (rtmp2sink, and rtmpsink = librtmp, what OBS descends from) publish, the
+//! recording must hold the same frames and codec configuration as the
+//! source; ffmpeg plays a stream while it is published.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use rts::flv::{Demuxer, TagType};
+use rts_testkit::{ChildGuard, ffprobe_packet_counts, run_ok};
+
+struct Recorder {
+    _child: ChildGuard,
+    port: u16,
+    out: PathBuf,
+}
+
+impl Recorder {
+    fn start(name: &str) -> Self {
+        let port = rts_testkit::free_tcp_port();
+        let out =
+            std::env::temp_dir().join(format!("rts-rtmp-record-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let child = ChildGuard::spawn(
+            Command::new(rts_testkit::example_bin("rtmp-record"))
+                .args(["--listen", &format!("127.0.0.1:{port}"), "--out"])
+                .arg(&out),
+            "rtmp-record",
+        )
+        .expect("start rtmp-record");
+        wait_until(Duration::from_secs(20), "rtmp-record to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Self {
+            _child: child,
+            port,
+            out,
+        }
+    }
+
+    fn url(&self, stream: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{stream}", self.port)
+    }
+
+    fn recording(&self, stream: &str) -> PathBuf {
+        self.out.join("live").join(format!("{stream}.flv"))
+    }
+
+    /// Waits for the finished (renamed) recording.
+    fn wait_recording(&self, stream: &str) -> PathBuf {
+        let path = self.recording(stream);
+        wait_until(
+            Duration::from_secs(30),
+            &format!("{}", path.display()),
+            || path.is_file(),
+        );
+        path
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.out);
+    }
+}
+
+fn wait_until(timeout: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The stream descriptions ffprobe gives (codec, profile, size, rate,
+/// channels).
+fn describe(ffprobe: &Path, file: &Path) -> String {
+    run_ok(
+        Command::new(ffprobe)
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_type,codec_name,profile,width,height,sample_rate,channels",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(file),
+        "ffprobe",
+        Duration::from_secs(30),
+    )
+    .expect("ffprobe")
+}
+
+/// The first AVC and AAC sequence headers (codec configuration) of an FLV
+/// file.
+fn sequence_headers(file: &Path) -> (Vec<u8>, Vec<u8>) {
+    let mut buf = BytesMut::from(&std::fs::read(file).expect("read flv")[..]);
+    let mut demux = Demuxer::new();
+    let (mut video, mut audio) = (Vec::new(), Vec::new());
+    while let Some(tag) = demux.decode(&mut buf).expect("valid flv") {
+        let d = &tag.data;
+        match tag.tag_type {
+            TagType::Video if video.is_empty() && d.len() > 2 && d[1] == 0 => video = d.to_vec(),
+            TagType::Audio if audio.is_empty() && d.len() > 2 && d[0] >> 4 == 10 && d[1] == 0 => {
+                audio = d.to_vec()
+            }
+            _ => {}
+        }
+    }
+    (video, audio)
+}
+
+fn assert_same_media(ffprobe: &Path, source: &Path, recorded: &Path) {
+    let want = ffprobe_packet_counts(ffprobe, source.to_str().unwrap()).unwrap();
+    let got = ffprobe_packet_counts(ffprobe, recorded.to_str().unwrap()).unwrap();
+    assert!(want.0 > 0 && want.1 > 0, "{want:?}");
+    assert_eq!(
+        got,
+        want,
+        "video/audio frames of {} vs {}",
+        recorded.display(),
+        source.display()
+    );
+    assert_eq!(describe(ffprobe, recorded), describe(ffprobe, source));
+    let (v, a) = sequence_headers(recorded);
+    assert!(!v.is_empty() && !a.is_empty());
+    assert_eq!(
+        (v, a),
+        sequence_headers(source),
+        "codec configuration differs"
+    );
+}
+
+fn ffmpeg_publish(ffmpeg: &Path, source: &Path, url: &str, realtime: bool) {
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
+    if realtime {
+        cmd.arg("-re");
+    }
+    cmd.arg("-i")
+        .arg(source)
+        .args(["-c", "copy", "-f", "flv", url]);
+    run_ok(&mut cmd, "ffmpeg publish", Duration::from_secs(60)).expect("ffmpeg publishes");
+}
+
+#[test]
+fn ffmpeg_publishes_every_fixture() {
+    let Some(ffmpeg) = rts_testkit::tool("ffmpeg") else {
+        return;
+    };
+    let Some(ffprobe) = rts_testkit::tool("ffprobe") else {
+        return;
+    };
+    let Some(files) = rts_testkit::media_fixtures() else {
+        return;
+    };
+    let rec = Recorder::start("ffmpeg");
+    for (i, source) in files.iter().enumerate() {
+        let name = format!("f{i}");
+        ffmpeg_publish(&ffmpeg, source, &rec.url(&name), false);
+        let recorded = rec.wait_recording(&name);
+        assert_same_media(&ffprobe, source, &recorded);
+    }
+}
+
+#[test]
+fn ffmpeg_publishes_in_real_time_with_a_query_string() {
+    let Some(ffmpeg) = rts_testkit::tool("ffmpeg") else {
+        return;
+    };
+    let Some(ffprobe) = rts_testkit::tool("ffprobe") else {
+        return;
+    };
+    let Some(source) = rts_testkit::fixture("media/main_bframes_nonref_aaclc48k.flv") else {
+        return;
+    };
+    let rec = Recorder::start("ffmpeg-re");
+    ffmpeg_publish(
+        &ffmpeg,
+        &source,
+        &format!("{}?auth_key=1700000000-0-0-abc", rec.url("re")),
+        true,
+    );
+    assert_same_media(&ffprobe, &source, &rec.wait_recording("re"));
+}
+
+fn gst_publish(sink: &str) {
+    let Some(gst) = rts_testkit::tool("gst-launch-1.0") else {
+        return;
+    };
+    let Some(ffprobe) = rts_testkit::tool("ffprobe") else {
+        return;
+    };
+    let Some(()) = rts_testkit::gst_element(sink) else {
+        return;
+    };
+    let Some(source) = rts_testkit::fixture("media/baseline_aaclc44k.flv") else {
+        return;
+    };
+    let rec = Recorder::start(sink);
+    let pipeline = format!(
+        "filesrc location={} ! flvdemux name=d d.video ! queue ! h264parse ! mux. \
+         d.audio ! queue ! aacparse ! mux. flvmux name=mux streamable=true ! {sink} location={}",
+        source.display(),
+        rec.url(sink)
+    );
+    run_ok(
+        Command::new(gst)
+            .arg("-q")
+            .arg("-e")
+            .args(pipeline.split_whitespace()),
+        sink,
+        Duration::from_secs(60),
+    )
+    .expect("gst-launch publishes");
+    assert_same_media(&ffprobe, &source, &rec.wait_recording(sink));
+}
+
+#[test]
+fn gstreamer_rtmp2sink_publishes() {
+    gst_publish("rtmp2sink");
+}
+
+#[test]
+fn gstreamer_rtmpsink_librtmp_publishes() {
+    gst_publish("rtmpsink");
+}
+
+#[test]
+fn ffmpeg_plays_while_publishing() {
+    let Some(ffmpeg) = rts_testkit::tool("ffmpeg") else {
+        return;
+    };
+    let Some(ffprobe) = rts_testkit::tool("ffprobe") else {
+        return;
+    };
+    let Some(source) = rts_testkit::fixture("media/baseline_aaclc44k.flv") else {
+        return;
+    };
+    let rec = Recorder::start("play");
+    let mut publisher = ChildGuard::spawn(
+        Command::new(&ffmpeg)
+            .args([
+                "-hide_banner",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-re",
+                "-stream_loop",
+                "1",
+                "-i",
+            ])
+            .arg(&source)
+            .args(["-c", "copy", "-f", "flv", &rec.url("live")]),
+        "ffmpeg publisher",
+    )
+    .expect("start publisher");
+    let part = rec.out.join("live").join("live.flv.part");
+    wait_until(Duration::from_secs(20), "the publication to start", || {
+        part.is_file()
+    });
+    let played = rec.out.join("played.flv");
+    run_ok(
+        Command::new(&ffmpeg)
+            .args([
+                "-hide_banner",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-i",
+                &rec.url("live"),
+            ])
+            .args(["-t", "2", "-c", "copy", "-f", "flv", "-y"])
+            .arg(&played),
+        "ffmpeg player",
+        Duration::from_secs(60),
+    )
+    .expect("ffmpeg plays");
+    let (video, audio) = ffprobe_packet_counts(&ffprobe, played.to_str().unwrap()).unwrap();
+    assert!(
+        video > 0 && audio > 0,
+        "played {video} video, {audio} audio packets"
+    );
+    let d = describe(&ffprobe, &played);
+    assert!(d.contains("h264") && d.contains("aac"), "{d}");
+    publisher
+        .wait_timeout(Duration::from_secs(30))
+        .expect("publisher ends");
+}
