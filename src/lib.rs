@@ -15,4 +15,5 @@ pub use rts_h264 as h264;
 pub use rts_rtmp as rtmp;
 pub use rts_rtp as rtp;
 pub use rts_server as server;
+pub use rts_webrtc as webrtc;
 pub use rts_whip as whip;

@@ -382,6 +382,29 @@ impl Reporter {
         Ok(out)
     }
 
+    /// The compound SR + SDES + BYE (RFC 3550 6.6) to send when the stream
+    /// ends; receivers such as ffmpeg stop reading on it.
+    pub fn bye(&mut self, now: Instant, wall: SystemTime) -> Result<Bytes, Error> {
+        let sr = SenderReport {
+            ssrc: self.ssrc,
+            ntp_time: ntp(wall),
+            rtp_time: self.rtp_time_at(now).unwrap_or(0),
+            packet_count: self.packets,
+            octet_count: self.octets,
+            reports: Vec::new(),
+            profile_extensions: Bytes::new(),
+        };
+        self.next_report = None;
+        build(&[
+            Box::new(sr),
+            sdes_cname(self.ssrc, &self.cname),
+            Box::new(rtc_rtcp::goodbye::Goodbye {
+                sources: vec![self.ssrc],
+                reason: Bytes::new(),
+            }),
+        ])
+    }
+
     /// Emits a report when one is due at `now`. The first RTP packet sent
     /// starts the schedule (half the minimum interval, RFC 3550 6.2).
     pub fn handle_timeout(

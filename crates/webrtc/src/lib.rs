@@ -1,0 +1,114 @@
+//! Server-side WebRTC peer, sans-IO: the answer to a browser's (or OBS's,
+//! or FFmpeg's) offer, ICE-lite, DTLS-SRTP, RTCP feedback, and one UDP
+//! socket for every peer.
+//!
+//! Built on the webrtc-rs sans-IO `rtc` stack (0.21); this crate owns the
+//! parts that stack leaves silent (see `docs/decisions/webrtc-stack.md`):
+//!
+//! - **DTLS role**: we answer `a=setup:passive` and act as DTLS server
+//!   (RFC 5763 5, RFC 8842 5) with an ECDSA P-256 certificate
+//!   ([`Certificate`]) and ECDSA suites only; SHA-256 fingerprint
+//!   (RFC 8122 5). SRTP profiles AEAD_AES_128_GCM (RFC 7714) and
+//!   AES_CM_128_HMAC_SHA1_80 (RFC 3711, RFC 5764 4.1.2).
+//! - **ICE-lite** (RFC 8445 2.5): host candidates from [`Config::candidates`]
+//!   (127.0.0.1 works), peer-reflexive checks accepted, our credentials set
+//!   explicitly so the [`demux::Router`] can route by STUN USERNAME.
+//! - **Keyframe requests**: the stack drops inbound RTCP at the end of its
+//!   interceptor chain; a tap interceptor surfaces PLI (RFC 4585 6.3.1) and
+//!   FIR (RFC 5104 4.3.1) as [`Event::KeyframeRequested`].
+//! - **Codecs** ([`sdp`]): H.264 packetization-mode=1 constrained baseline
+//!   (RFC 6184 8.1; 42e01f or 42001f, whichever the offer has), RTX with
+//!   `apt` (RFC 4588 8.6), rtcp-fb nack, nack pli, ccm fir, transport-cc;
+//!   Opus 48000/2 with useinbandfec=1 (RFC 7587 7); only the transport-cc
+//!   header extension. An offer with no usable codec is
+//!   [`Error::NoUsableCodec`]. BUNDLE (RFC 9143) and rtcp-mux (RFC 5761).
+//! - **Media**: we send only RTP the caller packetized (rts-rtp); the peer
+//!   rewrites payload type and SSRC to the negotiated ones and encrypts, so
+//!   one packetized stream feeds every viewer.
+//! - **Liveness**: a peer that sends nothing (STUN, DTLS, RTP, RTCP) for
+//!   [`Config::idle_timeout`] is disconnected; FFmpeg's WHIP client does not
+//!   answer consent-freshness checks (RFC 7675), so we do not depend on them.
+//!
+//! # The I/O loop
+//!
+//! ```no_run
+//! use std::net::UdpSocket;
+//! use std::time::{Duration, Instant};
+//! use rts_webrtc::{Certificate, Config, Event, MediaKind, Peer, Role, Router};
+//!
+//! # fn offer_from_http() -> String { String::new() }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let socket = UdpSocket::bind("127.0.0.1:8000")?;
+//! let local = socket.local_addr()?;
+//! let config = Config {
+//!     local_addr: local,
+//!     candidates: vec![local],
+//!     certificate: Certificate::generate()?,
+//!     ice_ufrag: "random-ufrag".into(),        // random per peer
+//!     ice_pwd: "random-password-of-24-chars".into(),
+//!     video_ssrc: 0x1234_5678,
+//!     audio_ssrc: 0x9abc_def0,
+//!     idle_timeout: Duration::from_secs(10),
+//!     stats_interval: Duration::from_secs(1),
+//! };
+//! let (mut peer, _answer_sdp) = Peer::accept(Instant::now(), &offer_from_http(), Role::Viewer, &config)?;
+//! let mut router = Router::new(4096);
+//! router.insert(peer.ice_ufrag(), 0u32);
+//!
+//! let mut buf = [0u8; 2048];
+//! loop {
+//!     while let Some(t) = peer.poll_transmit() {
+//!         socket.send_to(&t.contents, t.destination)?;
+//!     }
+//!     while let Some(event) = peer.poll_event() {
+//!         match event {
+//!             Event::Connected | Event::KeyframeRequested(_) => { /* ask the encoder for an IDR */ }
+//!             Event::Disconnected { .. } => return Ok(()),
+//!             _ => {}
+//!         }
+//!     }
+//!     // Media: peer.send_rtp(Instant::now(), MediaKind::Video, &packet)?;
+//!     let wait = peer.poll_timeout().map(|t| t.saturating_duration_since(Instant::now()));
+//!     socket.set_read_timeout(Some(wait.unwrap_or(Duration::from_millis(50)).max(Duration::from_millis(1))))?;
+//!     match socket.recv_from(&mut buf) {
+//!         Ok((n, from)) => {
+//!             let datagram = &buf[..n];
+//!             if router.route(from, datagram) == Some(0) {
+//!                 peer.handle_receive(Instant::now(), from, datagram)?;
+//!             }
+//!         }
+//!         Err(_) => peer.handle_timeout(Instant::now())?,
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! # Errors and panics
+//!
+//! Offers are checked before the stack sees them ([`sdp::summarize`]:
+//! bounded size, a usable codec, a direction that fits the [`Role`]);
+//! errors say what was wrong and what to offer instead. Datagrams from the
+//! network never panic: the demultiplexer is bounds-checked (and fuzzed);
+//! what the stack rejects comes back as [`Error::Stack`] and the peer goes
+//! on. Time is passed in; the stack draws its own randomness for DTLS and
+//! SRTP keys, ICE credentials and SSRCs come from the caller.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unwrap_used
+    )
+)]
+
+pub mod demux;
+mod error;
+pub mod peer;
+pub mod sdp;
+
+pub use demux::Router;
+pub use error::Error;
+pub use peer::{Certificate, Config, Event, KeyframeRequest, Peer, Role, Stats, Transmit};
+pub use sdp::{Codec, MediaKind};

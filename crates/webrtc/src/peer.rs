@@ -1,0 +1,804 @@
+//! One server-side WebRTC peer: answers an offer, then runs ICE-lite
+//! (RFC 8445 2.5), DTLS 1.2 (RFC 6347, RFC 5763/8842 roles), DTLS-SRTP
+//! (RFC 5764, RFC 7714) and RTCP feedback (RFC 4585, RFC 5104) over the
+//! webrtc-rs sans-IO stack.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use rtc::dtls::cipher_suite::CipherSuiteId;
+use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+use rtc::interceptor::{Interceptor, Packet as IPacket, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
+use rtc::interceptor::{ReceiverReportBuilder, SenderReportBuilder};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::RTCPeerConnectionBuilder;
+use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::configure_twcc;
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_RTX, MediaEngine,
+};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate,
+};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+
+use crate::error::Error;
+use crate::sdp::{self, Codec, Direction, MediaKind};
+
+/// A DTLS certificate (ECDSA P-256, RFC 8827 6.5) shared by the peers of a
+/// server; its SHA-256 fingerprint goes in every answer (RFC 8122 5).
+#[derive(Clone, Debug)]
+pub struct Certificate(RTCCertificate);
+
+impl Certificate {
+    /// Generates a self-signed ECDSA P-256 certificate.
+    pub fn generate() -> Result<Self, Error> {
+        let provider = rtc::crypto::default_provider().map_err(Error::stack)?;
+        let cert = RTCCertificate::generate(
+            provider.crypto(),
+            rtc::crypto::SignatureScheme::EcdsaP256Sha256,
+            CertificateParams::new(vec!["rts".to_owned()]).map_err(Error::stack)?,
+        )
+        .map_err(Error::stack)?;
+        Ok(Self(cert))
+    }
+
+    /// Loads a certificate saved with [`Certificate::to_pem`].
+    pub fn from_pem(pem: &str) -> Result<Self, Error> {
+        let provider = rtc::crypto::default_provider().map_err(Error::stack)?;
+        RTCCertificate::from_pem(pem, provider.crypto())
+            .map(Self)
+            .map_err(Error::stack)
+    }
+
+    /// The certificate and its private key in PEM.
+    pub fn to_pem(&self) -> Result<String, Error> {
+        self.0.serialize_pem().map_err(Error::stack)
+    }
+}
+
+/// What the remote side does in this session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The remote plays (WHEP): we send audio and video, it receives.
+    Viewer,
+    /// The remote publishes (WHIP): it sends, we receive.
+    Publisher,
+}
+
+/// Settings for one peer.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The address of the UDP socket the peer's packets go through.
+    pub local_addr: SocketAddr,
+    /// Host candidates to put in the answer (usually `[local_addr]`).
+    pub candidates: Vec<SocketAddr>,
+    /// The DTLS certificate.
+    pub certificate: Certificate,
+    /// Our ICE username fragment (random, at least 4 characters, RFC 8839
+    /// 5.4). The demultiplexer routes a new remote address by it.
+    pub ice_ufrag: String,
+    /// Our ICE password (random, at least 22 characters).
+    pub ice_pwd: String,
+    /// SSRC for the video we send (viewers only).
+    pub video_ssrc: u32,
+    /// SSRC for the audio we send (viewers only).
+    pub audio_ssrc: u32,
+    /// A peer that sent nothing for this long is disconnected. STUN checks
+    /// and RTCP count: FFmpeg's WHIP client does not answer consent
+    /// freshness (RFC 7675), so liveness comes from what the peer sends.
+    pub idle_timeout: Duration,
+    /// Interval of [`Event::Stats`].
+    pub stats_interval: Duration,
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    /// Where to.
+    pub destination: SocketAddr,
+    /// The bytes (STUN, DTLS, SRTP or SRTCP).
+    pub contents: BytesMut,
+}
+
+/// Which keyframe request arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyframeRequest {
+    /// Picture Loss Indication (RFC 4585 6.3.1).
+    Pli,
+    /// Full Intra Request (RFC 5104 4.3.1).
+    Fir,
+}
+
+/// Counters of one peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams received from the peer.
+    pub datagrams_received: u64,
+    /// Bytes received from the peer.
+    pub bytes_received: u64,
+    /// Datagrams sent to the peer.
+    pub datagrams_sent: u64,
+    /// Bytes sent to the peer.
+    pub bytes_sent: u64,
+    /// RTP packets handed to [`Peer::send_rtp`].
+    pub rtp_sent: u64,
+    /// RTP packets received (publishers).
+    pub rtp_received: u64,
+    /// PLI and FIR received.
+    pub keyframe_requests: u64,
+    /// NACK packets received.
+    pub nacks_received: u64,
+}
+
+/// What a peer reports.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// ICE and DTLS are up; media can flow.
+    Connected,
+    /// The session is over (failed, closed, or silent for the idle timeout).
+    Disconnected {
+        /// Why.
+        reason: &'static str,
+    },
+    /// The remote asked for a keyframe.
+    KeyframeRequested(KeyframeRequest),
+    /// An RTP packet arrived (publishers).
+    Rtp {
+        /// Audio or video.
+        kind: MediaKind,
+        /// The negotiated codec of its payload type.
+        codec: Codec,
+        /// The packet, decrypted.
+        packet: rtc::rtp::Packet,
+    },
+    /// Periodic counters.
+    Stats(Stats),
+}
+
+#[derive(Default)]
+struct Feedback {
+    requests: VecDeque<KeyframeRequest>,
+    nacks: u64,
+}
+
+/// Surfaces PLI and FIR, which the stack's terminus would otherwise drop:
+/// everything passes through; keyframe requests are recorded on the side.
+struct FeedbackTap {
+    shared: Arc<Mutex<Feedback>>,
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let IPacket::Rtcp(packets) = &msg.message.packet
+            && let Ok(mut f) = self.shared.lock() {
+                for p in packets {
+                    let any = p.as_any();
+                    if any.is::<PictureLossIndication>() {
+                        f.requests.push_back(KeyframeRequest::Pli);
+                    } else if any.is::<FullIntraRequest>() {
+                        f.requests.push_back(KeyframeRequest::Fir);
+                    } else if any.is::<TransportLayerNack>() {
+                        f.nacks = f.nacks.saturating_add(1);
+                    }
+                }
+                // Bounded: a flood of PLIs needs one keyframe, not thousands.
+                while f.requests.len() > 16 {
+                    f.requests.pop_front();
+                }
+            }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for FeedbackTap {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+const VIDEO_FEEDBACK: [(&str, &str); 4] = [
+    ("nack", ""),
+    ("nack", "pli"),
+    ("ccm", "fir"),
+    ("transport-cc", ""),
+];
+
+fn media_engine() -> Result<MediaEngine, Error> {
+    let mut me = MediaEngine::default();
+    let fb: Vec<RTCPFeedback> = VIDEO_FEEDBACK
+        .iter()
+        .map(|(t, p)| RTCPFeedback {
+            typ: (*t).to_owned(),
+            parameter: (*p).to_owned(),
+        })
+        .collect();
+    // Two profile-level-ids for one constrained-baseline stream: the stack
+    // matches profile_idc and constraint flags exactly (42e0 / 4200), and
+    // browsers offer both.
+    for (pt, rtx, plid) in [(102u8, 103u8, "42e01f"), (104, 105, "42001f")] {
+        me.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_H264.to_owned(),
+                    clock_rate: 90000,
+                    channels: 0,
+                    sdp_fmtp_line: format!(
+                        "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={plid}"
+                    ),
+                    rtcp_feedback: fb.clone(),
+                },
+                payload_type: pt,
+            },
+            RtpCodecKind::Video,
+        )
+        .map_err(Error::stack)?;
+        me.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_RTX.to_owned(),
+                    clock_rate: 90000,
+                    channels: 0,
+                    sdp_fmtp_line: format!("apt={pt}"),
+                    rtcp_feedback: vec![],
+                },
+                payload_type: rtx,
+            },
+            RtpCodecKind::Video,
+        )
+        .map_err(Error::stack)?;
+    }
+    me.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: MIME_TYPE_OPUS.to_owned(),
+                clock_rate: 48000,
+                channels: 2,
+                sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+                rtcp_feedback: vec![],
+            },
+            payload_type: 111,
+        },
+        RtpCodecKind::Audio,
+    )
+    .map_err(Error::stack)?;
+    Ok(me)
+}
+
+/// A server-side WebRTC peer (sans-IO).
+///
+/// Made from an offer by [`Peer::accept`], which also returns the answer.
+/// Feed it datagrams ([`Peer::handle_receive`]) and timer expiries
+/// ([`Peer::handle_timeout`]); drain [`Peer::poll_transmit`] and
+/// [`Peer::poll_event`] after each call.
+pub struct Peer {
+    pc: RTCPeerConnection,
+    role: Role,
+    local_addr: SocketAddr,
+    ufrag: String,
+    feedback: Arc<Mutex<Feedback>>,
+    senders: BTreeMap<MediaKindKey, (RTCRtpSenderId, u8, u32)>,
+    receivers: Vec<RTCRtpReceiverId>,
+    payload_types: BTreeMap<u8, (MediaKind, Codec)>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    last_received: Instant,
+    idle_timeout: Duration,
+    stats_interval: Duration,
+    next_stats: Instant,
+    connected: bool,
+    closed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum MediaKindKey {
+    Audio,
+    Video,
+}
+
+fn key(kind: MediaKind) -> MediaKindKey {
+    match kind {
+        MediaKind::Audio => MediaKindKey::Audio,
+        MediaKind::Video => MediaKindKey::Video,
+    }
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("role", &self.role)
+            .field("ufrag", &self.ufrag)
+            .field("connected", &self.connected)
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl Peer {
+    /// Answers `offer` (SDP text). Returns the peer and the answer SDP.
+    ///
+    /// The answer: ICE-lite with the configured host candidates,
+    /// `a=setup:passive` (we are the DTLS server), the certificate's SHA-256
+    /// fingerprint, rtcp-mux, BUNDLE; H.264 packetization-mode=1 constrained
+    /// baseline with RTX, nack, nack pli, ccm fir and transport-cc; Opus
+    /// 48000/2 with useinbandfec=1; the transport-cc header extension only.
+    pub fn accept(
+        now: Instant,
+        offer: &str,
+        role: Role,
+        config: &Config,
+    ) -> Result<(Self, String), Error> {
+        let summary = sdp::summarize(offer)?;
+        let video = summary.has_usable(MediaKind::Video);
+        let audio = summary.has_usable(MediaKind::Audio);
+        if !video && !audio {
+            return Err(Error::NoUsableCodec(
+                "neither H.264 constrained baseline (packetization-mode=1) nor Opus 48000/2 offered"
+                    .into(),
+            ));
+        }
+        let wanted = match role {
+            Role::Viewer => [Direction::RecvOnly, Direction::SendRecv],
+            Role::Publisher => [Direction::SendOnly, Direction::SendRecv],
+        };
+        if !summary
+            .media
+            .iter()
+            .any(|m| !m.usable.is_empty() && wanted.contains(&m.direction))
+        {
+            return Err(Error::Direction(match role {
+                Role::Viewer => "a WHEP offer must receive (recvonly or sendrecv)".into(),
+                Role::Publisher => "a WHIP offer must send (sendonly or sendrecv)".into(),
+            }));
+        }
+
+        let mut me = media_engine()?;
+        let feedback = Arc::new(Mutex::new(Feedback::default()));
+        let registry = Registry::new()
+            .with(Slot::NackResponder, NackResponderBuilder::new().build())
+            .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+            .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
+            .with(Slot::SenderReport, SenderReportBuilder::new().build())
+            .with(
+                Slot::Custom(14_000),
+                FeedbackTap {
+                    shared: feedback.clone(),
+                    read: VecDeque::new(),
+                    write: VecDeque::new(),
+                },
+            );
+        let registry = configure_twcc(registry, &mut me).map_err(Error::stack)?;
+
+        let setting = SettingEngineBuilder::new()
+            .with_lite(true)
+            .with_answering_dtls_role(RTCDtlsRole::Server)
+            .with_ice_credentials(config.ice_ufrag.clone(), config.ice_pwd.clone())
+            .with_srtp_protection_profiles(vec![
+                SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
+                SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
+            ])
+            .with_dtls_cipher_suites(vec![
+                CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_128_Gcm_Sha256,
+                CipherSuiteId::Tls_Ecdhe_Ecdsa_With_ChaCha20_Poly1305_Sha256,
+                CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_256_Cbc_Sha,
+            ])
+            .build();
+        let rtc_config = RTCConfigurationBuilder::new()
+            .with_certificates(vec![config.certificate.0.clone()])
+            .build();
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(rtc_config)
+            .with_setting_engine(setting)
+            .with_media_engine(me)
+            .with_interceptor_registry(registry)
+            .build(now)
+            .map_err(Error::stack)?;
+
+        let mut sender_ids = Vec::new();
+        if role == Role::Viewer {
+            let tracks = [
+                (video, MediaKind::Video, config.video_ssrc),
+                (audio, MediaKind::Audio, config.audio_ssrc),
+            ];
+            for (offered, kind, ssrc) in tracks {
+                if !offered {
+                    continue;
+                }
+                let (rk, codec) = match kind {
+                    MediaKind::Video => (
+                        RtpCodecKind::Video,
+                        RTCRtpCodec {
+                            mime_type: MIME_TYPE_H264.to_owned(),
+                            clock_rate: 90000,
+                            channels: 0,
+                            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".to_owned(),
+                            rtcp_feedback: vec![],
+                        },
+                    ),
+                    MediaKind::Audio => (
+                        RtpCodecKind::Audio,
+                        RTCRtpCodec {
+                            mime_type: MIME_TYPE_OPUS.to_owned(),
+                            clock_rate: 48000,
+                            channels: 2,
+                            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+                            rtcp_feedback: vec![],
+                        },
+                    ),
+                };
+                let name = match kind {
+                    MediaKind::Video => "video",
+                    MediaKind::Audio => "audio",
+                };
+                let track = MediaStreamTrack::new(
+                    "rts".to_owned(),
+                    format!("rts-{name}"),
+                    format!("rts-{name}"),
+                    rk,
+                    vec![RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            ssrc: Some(ssrc),
+                            ..Default::default()
+                        },
+                        codec,
+                        ..Default::default()
+                    }],
+                );
+                let id = pc.add_track(track).map_err(Error::stack)?;
+                sender_ids.push((kind, id, ssrc));
+            }
+        }
+
+        let offer_desc = RTCSessionDescription::offer(offer.to_owned()).map_err(Error::stack)?;
+        pc.set_remote_description(now, offer_desc)
+            .map_err(|e| Error::MalformedOffer(e.to_string()))?;
+        for addr in &config.candidates {
+            let cand = CandidateHostConfig {
+                base_config: CandidateConfig {
+                    network: "udp".to_owned(),
+                    address: addr.ip().to_string(),
+                    port: addr.port(),
+                    component: 1,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }
+            .new_candidate_host()
+            .map_err(Error::stack)?;
+            let init = RTCIceCandidate::from(&cand)
+                .to_json()
+                .map_err(Error::stack)?;
+            pc.add_local_candidate(init).map_err(Error::stack)?;
+        }
+        pc.add_local_candidate(Default::default())
+            .map_err(Error::stack)?;
+        let answer = pc.create_answer(None).map_err(Error::stack)?;
+        pc.set_local_description(now, answer)
+            .map_err(Error::stack)?;
+        let answer_sdp = pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or(Error::Usage("the stack made no local description"))?;
+
+        let payload_types = sdp::payload_types(&answer_sdp);
+        if !payload_types
+            .values()
+            .any(|(_, c)| matches!(c, Codec::H264 | Codec::Opus))
+        {
+            return Err(Error::NoUsableCodec("no codec survived negotiation".into()));
+        }
+        let mut senders = BTreeMap::new();
+        for (kind, id, ssrc) in sender_ids {
+            let pt = pc.rtp_sender(id).and_then(|mut s| {
+                s.get_parameters()
+                    .rtp_parameters
+                    .codecs
+                    .first()
+                    .map(|c| c.payload_type)
+            });
+            if let Some(pt) = pt {
+                senders.insert(key(kind), (id, pt, ssrc));
+            }
+        }
+        let receivers = pc.get_receivers().collect();
+
+        let peer = Self {
+            pc,
+            role,
+            local_addr: config.local_addr,
+            ufrag: config.ice_ufrag.clone(),
+            feedback,
+            senders,
+            receivers,
+            payload_types,
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            last_received: now,
+            idle_timeout: config.idle_timeout,
+            stats_interval: config.stats_interval,
+            next_stats: now.checked_add(config.stats_interval).unwrap_or(now),
+            connected: false,
+            closed: false,
+        };
+        Ok((peer, answer_sdp))
+    }
+
+    /// Our ICE username fragment.
+    pub fn ice_ufrag(&self) -> &str {
+        &self.ufrag
+    }
+
+    /// Viewer or publisher.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether ICE and DTLS completed.
+    pub fn is_connected(&self) -> bool {
+        self.connected && !self.closed
+    }
+
+    /// Whether the session is over.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The negotiated payload type and our SSRC for `kind`, when we send it.
+    pub fn send_params(&self, kind: MediaKind) -> Option<(u8, u32)> {
+        self.senders
+            .get(&key(kind))
+            .map(|(_, pt, ssrc)| (*pt, *ssrc))
+    }
+
+    /// Feeds one datagram received from `from`.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<(), Error> {
+        if self.closed {
+            return Ok(());
+        }
+        self.last_received = now;
+        self.stats.datagrams_received = self.stats.datagrams_received.saturating_add(1);
+        self.stats.bytes_received = self
+            .stats
+            .bytes_received
+            .saturating_add(datagram.len() as u64);
+        let res = self.pc.handle_read(TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: self.local_addr,
+                peer_addr: from,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: BytesMut::from(datagram),
+        });
+        self.pump();
+        res.map_err(Error::stack)
+    }
+
+    /// Tells the peer that `now` has come (call at [`Peer::poll_timeout`]).
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        if self.closed {
+            return Ok(());
+        }
+        if now.saturating_duration_since(self.last_received) >= self.idle_timeout {
+            self.close_with("no packet from the peer within the idle timeout");
+            return Ok(());
+        }
+        if now >= self.next_stats {
+            self.next_stats = now.checked_add(self.stats_interval).unwrap_or(now);
+            self.events.push_back(Event::Stats(self.stats));
+        }
+        let res = self.pc.handle_timeout(now);
+        self.pump();
+        res.map_err(Error::stack)
+    }
+
+    /// The next instant [`Peer::handle_timeout`] should be called.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
+        let idle = self.last_received.checked_add(self.idle_timeout);
+        [self.pc.poll_timeout(), idle, Some(self.next_stats)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let msg = self.pc.poll_write()?;
+        self.stats.datagrams_sent = self.stats.datagrams_sent.saturating_add(1);
+        self.stats.bytes_sent = self
+            .stats
+            .bytes_sent
+            .saturating_add(msg.message.len() as u64);
+        Some(Transmit {
+            destination: msg.transport.peer_addr,
+            contents: msg.message,
+        })
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.pump();
+        self.events.pop_front()
+    }
+
+    /// Sends one RTP packet of `kind` (viewers). Its payload type and SSRC
+    /// are rewritten to the negotiated ones; sequence numbers and
+    /// timestamps are kept, so one packetized stream serves every viewer.
+    /// Packets before the peer is connected are dropped (`Ok(false)`).
+    pub fn send_rtp(
+        &mut self,
+        now: Instant,
+        kind: MediaKind,
+        packet: &rts_rtp::Packet,
+    ) -> Result<bool, Error> {
+        self.send_rtc_rtp(now, kind, packet.to_rtc())
+    }
+
+    /// Like [`Peer::send_rtp`] for an `rtc-rtp` packet.
+    pub fn send_rtc_rtp(
+        &mut self,
+        now: Instant,
+        kind: MediaKind,
+        mut packet: rtc::rtp::Packet,
+    ) -> Result<bool, Error> {
+        if !self.is_connected() {
+            return Ok(false);
+        }
+        let Some((id, pt, ssrc)) = self.senders.get(&key(kind)).copied() else {
+            return Err(Error::Usage("this peer does not send that kind of media"));
+        };
+        packet.header.payload_type = pt;
+        packet.header.ssrc = ssrc;
+        let mut sender = self
+            .pc
+            .rtp_sender(id)
+            .ok_or(Error::Usage("sender vanished"))?;
+        sender.write_rtp(now, packet).map_err(Error::stack)?;
+        self.stats.rtp_sent = self.stats.rtp_sent.saturating_add(1);
+        Ok(true)
+    }
+
+    /// Asks the publisher for a keyframe (PLI on every incoming video
+    /// stream).
+    pub fn request_keyframe(&mut self, now: Instant) -> Result<(), Error> {
+        if !self.is_connected() {
+            return Ok(());
+        }
+        let ids = self.receivers.clone();
+        for id in ids {
+            let Some(mut r) = self.pc.rtp_receiver(id) else {
+                continue;
+            };
+            if r.track().kind() != RtpCodecKind::Video {
+                continue;
+            }
+            let ssrcs: Vec<u32> = r.track().ssrcs().collect();
+            for media_ssrc in ssrcs {
+                r.write_rtcp(
+                    now,
+                    vec![Box::new(PictureLossIndication {
+                        sender_ssrc: 0,
+                        media_ssrc,
+                    })],
+                )
+                .map_err(Error::stack)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the session (a WHIP/WHEP DELETE). Emits `Disconnected`.
+    pub fn close(&mut self) {
+        self.close_with("closed locally");
+    }
+
+    fn close_with(&mut self, reason: &'static str) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let _ = self.pc.close();
+        self.events.push_back(Event::Disconnected { reason });
+    }
+
+    fn pump(&mut self) {
+        while let Some(ev) = self.pc.poll_event() {
+            match ev {
+                RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) => match s {
+                    RTCPeerConnectionState::Connected if !self.connected => {
+                        self.connected = true;
+                        self.events.push_back(Event::Connected);
+                    }
+                    RTCPeerConnectionState::Failed => self.close_with("connection failed"),
+                    RTCPeerConnectionState::Closed => self.close_with("connection closed"),
+                    _ => {}
+                },
+                RTCPeerConnectionEvent::OnTrack(_) => {
+                    self.receivers = self.pc.get_receivers().collect();
+                }
+                _ => {}
+            }
+        }
+        while let Some(msg) = self.pc.poll_read() {
+            if let RTCMessage::RtpPacket(_, packet) = msg.message {
+                self.stats.rtp_received = self.stats.rtp_received.saturating_add(1);
+                let pt = packet.header.payload_type;
+                let (kind, codec) = self
+                    .payload_types
+                    .get(&pt)
+                    .copied()
+                    .unwrap_or((MediaKind::Video, Codec::Other));
+                self.events.push_back(Event::Rtp {
+                    kind,
+                    codec,
+                    packet,
+                });
+            }
+        }
+        if let Ok(mut f) = self.feedback.lock() {
+            self.stats.nacks_received = f.nacks;
+            while let Some(r) = f.requests.pop_front() {
+                self.stats.keyframe_requests = self.stats.keyframe_requests.saturating_add(1);
+                self.events.push_back(Event::KeyframeRequested(r));
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Offer inspection: which codecs and directions an offer carries
+//! (RFC 8866 6, RFC 3264 5-6), checked before the stack answers it.
+
+use std::collections::BTreeMap;
+
+use crate::error::Error;
+
+/// Largest offer accepted (bytes). Browsers send 5-10 KB.
+pub const MAX_OFFER_LEN: usize = 64 * 1024;
+
+/// A codec this server sends or receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Codec {
+    /// H.264 (RFC 6184), packetization-mode 1.
+    H264,
+    /// Opus (RFC 7587), 48000/2.
+    Opus,
+    /// RTX retransmission stream (RFC 4588).
+    Rtx,
+    /// Anything else (its encoding name is not kept).
+    Other,
+}
+
+/// Media kind of an m-line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// `m=audio`.
+    Audio,
+    /// `m=video`.
+    Video,
+}
+
+/// Direction attribute of an m-line, from the offerer's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// `a=sendrecv` (the default).
+    SendRecv,
+    /// `a=sendonly`.
+    SendOnly,
+    /// `a=recvonly`.
+    RecvOnly,
+    /// `a=inactive`.
+    Inactive,
+}
+
+/// One m-line of an offer, as far as codec negotiation cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// The offerer's direction.
+    pub direction: Direction,
+    /// Payload types of usable codecs (H.264 constrained baseline with
+    /// packetization-mode=1, Opus 48000/2).
+    pub usable: Vec<u8>,
+    /// Port 0 (rejected or stopped).
+    pub port_zero: bool,
+}
+
+/// What an offer contains.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OfferSummary {
+    /// The audio and video m-lines in order (others are skipped).
+    pub media: Vec<Media>,
+}
+
+impl OfferSummary {
+    /// Whether some m-line of `kind` has a usable codec.
+    pub fn has_usable(&self, kind: MediaKind) -> bool {
+        self.media
+            .iter()
+            .any(|m| m.kind == kind && !m.port_zero && !m.usable.is_empty())
+    }
+}
+
+/// Whether an H.264 `profile-level-id` (hex, 6 digits) is one our
+/// constrained-baseline stream can be sent as: profile_idc 66 with
+/// constraint_set1 (42e0.., 42c0..) or plain baseline (4200..), which every
+/// baseline decoder accepts (RFC 6184 8.1).
+pub fn is_constrained_baseline(profile_level_id: &str) -> bool {
+    let p = profile_level_id.trim().to_ascii_lowercase();
+    p.len() == 6 && (p.starts_with("42e0") || p.starts_with("4200") || p.starts_with("42c0"))
+}
+
+/// Reads the audio/video m-lines of an offer and their usable codecs.
+pub fn summarize(offer: &str) -> Result<OfferSummary, Error> {
+    if offer.len() > MAX_OFFER_LEN {
+        return Err(Error::MalformedOffer(format!(
+            "offer is {} bytes, more than {MAX_OFFER_LEN}",
+            offer.len()
+        )));
+    }
+    if !offer.trim_start().starts_with("v=0") {
+        return Err(Error::MalformedOffer("does not start with v=0".into()));
+    }
+    struct Cur {
+        kind: Option<MediaKind>,
+        direction: Direction,
+        port_zero: bool,
+        rtpmap: BTreeMap<u8, String>,
+        fmtp: BTreeMap<u8, String>,
+    }
+    let finish = |c: Cur, out: &mut Vec<Media>| {
+        let Some(kind) = c.kind else { return };
+        let mut usable = Vec::new();
+        for (pt, name) in &c.rtpmap {
+            let n = name.to_ascii_lowercase();
+            let ok = match kind {
+                MediaKind::Audio => n == "opus/48000/2",
+                MediaKind::Video => {
+                    n == "h264/90000"
+                        && c.fmtp.get(pt).is_some_and(|f| {
+                            let mut mode1 = false;
+                            let mut cb = false;
+                            for kv in f.split(';') {
+                                let mut it = kv.trim().splitn(2, '=');
+                                let k = it.next().unwrap_or("").trim().to_ascii_lowercase();
+                                let v = it.next().unwrap_or("").trim();
+                                if k == "packetization-mode" && v == "1" {
+                                    mode1 = true;
+                                }
+                                if k == "profile-level-id" && is_constrained_baseline(v) {
+                                    cb = true;
+                                }
+                            }
+                            mode1 && cb
+                        })
+                }
+            };
+            if ok {
+                usable.push(*pt);
+            }
+        }
+        out.push(Media {
+            kind,
+            direction: c.direction,
+            usable,
+            port_zero: c.port_zero,
+        });
+    };
+    let new_cur = |kind, port_zero| Cur {
+        kind,
+        direction: Direction::SendRecv,
+        port_zero,
+        rtpmap: BTreeMap::new(),
+        fmtp: BTreeMap::new(),
+    };
+    let mut media = Vec::new();
+    let mut cur: Option<Cur> = None;
+    for line in offer.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(rest) = line.strip_prefix("m=") {
+            if let Some(c) = cur.take() {
+                finish(c, &mut media);
+            }
+            let mut f = rest.split_whitespace();
+            let kind = match f.next() {
+                Some("audio") => Some(MediaKind::Audio),
+                Some("video") => Some(MediaKind::Video),
+                _ => None,
+            };
+            let port_zero = f.next() == Some("0");
+            cur = Some(new_cur(kind, port_zero));
+            continue;
+        }
+        let Some(c) = cur.as_mut() else { continue };
+        match line {
+            "a=sendrecv" => c.direction = Direction::SendRecv,
+            "a=sendonly" => c.direction = Direction::SendOnly,
+            "a=recvonly" => c.direction = Direction::RecvOnly,
+            "a=inactive" => c.direction = Direction::Inactive,
+            _ => {
+                if let Some(r) = line.strip_prefix("a=rtpmap:") {
+                    if let Some((pt, name)) = split_pt(r) {
+                        c.rtpmap.insert(pt, name.trim().to_string());
+                    }
+                } else if let Some(r) = line.strip_prefix("a=fmtp:")
+                    && let Some((pt, params)) = split_pt(r) {
+                        c.fmtp.insert(pt, params.trim().to_string());
+                    }
+            }
+        }
+    }
+    if let Some(c) = cur.take() {
+        finish(c, &mut media);
+    }
+    if media.is_empty() {
+        return Err(Error::MalformedOffer("no audio or video m-line".into()));
+    }
+    Ok(OfferSummary { media })
+}
+
+fn split_pt(s: &str) -> Option<(u8, &str)> {
+    let (pt, rest) = s.split_once(' ')?;
+    Some((pt.trim().parse().ok()?, rest))
+}
+
+/// Payload type to codec, read from an SDP (the answer: it holds the
+/// negotiated payload types).
+pub fn payload_types(sdp: &str) -> BTreeMap<u8, (MediaKind, Codec)> {
+    let mut out = BTreeMap::new();
+    let mut kind = None;
+    for line in sdp.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(rest) = line.strip_prefix("m=") {
+            kind = match rest.split_whitespace().next() {
+                Some("audio") => Some(MediaKind::Audio),
+                Some("video") => Some(MediaKind::Video),
+                _ => None,
+            };
+        } else if let (Some(k), Some(r)) = (kind, line.strip_prefix("a=rtpmap:"))
+            && let Some((pt, name)) = split_pt(r) {
+                let n = name.to_ascii_lowercase();
+                let codec = if n.starts_with("h264/") {
+                    Codec::H264
+                } else if n.starts_with("opus/") {
+                    Codec::Opus
+                } else if n.starts_with("rtx/") {
+                    Codec::Rtx
+                } else {
+                    Codec::Other
+                };
+                out.insert(pt, (k, codec));
+            }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHROME_RECVONLY: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+a=group:BUNDLE 0 1\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 127\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n\
+a=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n\
+a=rtpmap:102 H264/90000\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n\
+a=rtpmap:103 H264/90000\r\na=fmtp:103 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f\r\n\
+a=rtpmap:127 H264/90000\r\na=fmtp:127 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=recvonly\r\n\
+a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:0 PCMU/8000\r\n";
+
+    #[test]
+    fn picks_constrained_baseline_mode1_and_opus() {
+        let s = summarize(CHROME_RECVONLY).unwrap();
+        assert_eq!(s.media.len(), 2);
+        assert_eq!(s.media[0].usable, vec![102]);
+        assert_eq!(s.media[0].direction, Direction::RecvOnly);
+        assert_eq!(s.media[1].usable, vec![111]);
+        assert!(s.has_usable(MediaKind::Video) && s.has_usable(MediaKind::Audio));
+    }
+
+    #[test]
+    fn vp8_only_offer_has_no_usable_video() {
+        let offer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
+        let s = summarize(offer).unwrap();
+        assert!(!s.has_usable(MediaKind::Video));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(summarize("hello").is_err());
+        assert!(summarize("v=0\r\n").is_err());
+        assert!(summarize(&"v=0\n".repeat(MAX_OFFER_LEN)).is_err());
+    }
+
+    #[test]
+    fn payload_type_map() {
+        let m = payload_types(CHROME_RECVONLY);
+        assert_eq!(m.get(&102), Some(&(MediaKind::Video, Codec::H264)));
+        assert_eq!(m.get(&97), Some(&(MediaKind::Video, Codec::Rtx)));
+        assert_eq!(m.get(&111), Some(&(MediaKind::Audio, Codec::Opus)));
+    }
+}

@@ -1,0 +1,71 @@
+//! Headless Chromium plays `whep-testsrc` over WHEP: rts-webrtc's answer,
+//! ICE-lite, DTLS-SRTP and the H.264/Opus packetization, against a real
+//! browser.
+
+mod webrtc_common;
+
+use std::time::Duration;
+
+use webrtc_common::{Server, browser, node_json};
+
+fn play(node: &std::path::PathBuf, dir: &std::path::PathBuf, url: &str) -> serde_json::Value {
+    node_json(
+        node,
+        dir,
+        "whep_play.js",
+        &[url, "5"],
+        Duration::from_secs(90),
+    )
+}
+
+#[test]
+fn chromium_plays_whep_testsrc() {
+    let Some((node, dir)) = browser() else { return };
+    let server = Server::start("whep-testsrc");
+    let url = format!("http://{}/live/test/whep", server.http);
+
+    let mut r = play(&node, &dir, &url);
+    eprintln!("whep_play: {r}");
+    // Time to first frame is a wall-clock figure on a machine shared with
+    // builds: one retry when only that limit is missed.
+    if r["firstFrameMs"].as_f64().is_none_or(|t| t > 500.0) {
+        r = play(&node, &dir, &url);
+        eprintln!("whep_play (retry): {r}");
+    }
+    assert_eq!(r["ok"], true, "no video decoded: {r}");
+    let v = &r["video"];
+    assert_eq!(v["codec"], "video/H264");
+    let decoded = v["framesDecoded"].as_f64().unwrap_or(0.0);
+    let received = v["framesReceived"].as_f64().unwrap_or(0.0);
+    assert!(decoded >= 120.0, "only {decoded} frames decoded in 5 s");
+    assert!(
+        decoded / received >= 0.98,
+        "decoded/received {decoded}/{received}"
+    );
+    let a = &r["audio"];
+    assert_eq!(a["codec"], "audio/opus");
+    assert!(
+        a["totalSamplesReceived"].as_f64().unwrap_or(0.0) > 48_000.0,
+        "no Opus decoded: {a}"
+    );
+    let ttff = r["firstFrameMs"].as_f64().unwrap_or(f64::MAX);
+    assert!(ttff <= 500.0, "first frame {ttff} ms after the POST");
+    assert_eq!(r["deleteStatus"], 200, "DELETE of the session");
+}
+
+#[test]
+fn whep_for_an_unknown_stream_is_404() {
+    let Some((node, dir)) = browser() else { return };
+    let server = Server::start("whep-testsrc");
+    let url = format!("http://{}/live/nothing/whep", server.http);
+    let r = node_json(
+        &node,
+        &dir,
+        "whep_play.js",
+        &[&url, "1"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(r["ok"], false);
+    let err = r["error"].as_str().unwrap_or("");
+    assert!(err.contains("POST 404"), "{r}");
+}
