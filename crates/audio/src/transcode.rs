@@ -96,7 +96,7 @@ pub struct Config {
     /// DTX (default off).
     pub dtx: bool,
     /// Gaps up to this long are filled with silence; longer ones restart the
-    /// timeline (default 1 s).
+    /// timeline (default 1 s, at most 10 s).
     pub max_gap_fill: Duration,
     /// Opus packets kept for [`AacToOpus::pop`] before the oldest is
     /// dropped (default 500 = 10 s of 20 ms packets).
@@ -470,6 +470,9 @@ impl AacToOpus {
             && !(6_000..=510_000).contains(&b)
         {
             return Err(Error::InvalidSetting("bitrate must be 6000..=510000 bit/s"));
+        }
+        if config.max_gap_fill > Duration::from_secs(10) {
+            return Err(Error::InvalidSetting("max_gap_fill must be at most 10 s"));
         }
         if config.max_queued_packets == 0 {
             return Err(Error::InvalidSetting(
