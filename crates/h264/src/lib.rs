@@ -29,11 +29,58 @@
 //! # Ok::<(), rts_h264::Error>(())
 //! ```
 //!
+//! # The B-frame stripper
+//!
+//! [`Stripper`] turns access units with B-frames into ones a browser's
+//! WebRTC decoder plays (no B-frames, dts == pts, strictly increasing):
+//! [`Mode::Auto`] passes through zero-copy until a B-frame appears, then
+//! transcodes; [`Mode::Transcode`] always decodes with OpenH264 and
+//! re-encodes Constrained Baseline; [`Mode::Drop`] drops non-referenced B
+//! access units losslessly. It is a synchronous push/pop object: run it
+//! off the async runtime when it transcodes. The I/O loop:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use rts_h264::{AccessUnit, Mode, Output, Settings, Stripper};
+//!
+//! # let record = Bytes::from_static(&[
+//! #     0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x1a, 0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9,
+//! #     0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03,
+//! #     0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60, 0x01, 0x00, 0x05, 0x68, 0xeb, 0xec, 0xb2, 0x2c,
+//! # ]);
+//! # let idr = Bytes::from_static(&[0, 0, 0, 4, 0x65, 0x88, 0x84, 0x00]);
+//! let mut stripper = Stripper::new(Settings::new(Mode::Auto));
+//! stripper.push_config(record)?; // the AVC sequence header
+//! stripper.push(AccessUnit { dts: 0, pts: 66, data: idr.clone() })?;
+//! while let Some(out) = stripper.pop() {
+//!     match out {
+//!         Output::Config(record) => { /* send a new sequence header */ }
+//!         Output::Frame(f) => {
+//!             assert_eq!(f.time, 66); // dts == pts
+//!             assert_eq!(f.data.as_ptr(), idr.as_ptr()); // zero copy while no B-frame
+//!         }
+//!         Output::Event(e) => { /* log it */ }
+//!         _ => {}
+//!     }
+//! }
+//! stripper.finish()?; // end of stream: pictures still held come out
+//! # Ok::<(), rts_h264::Error>(())
+//! ```
+//!
+//! While transcoding, output lags input by at most the input's reorder
+//! depth plus one frame ([`Stripper::max_added_delay_frames`]). Whether the
+//! bundled OpenH264 uses its x86 assembly (nasm found at build time) or the
+//! portable C path is [`ASM`].
+//!
 //! # Errors and panics
 //! Malformed input is an [`Error`] (cheap, `Copy`): reads past the end are
 //! [`Error::UnexpectedEnd`], out-of-range values [`Error::Invalid`]. Nothing
 //! in this crate panics on any input; lengths from the stream are checked
-//! before use.
+//! before use and queues are bounded. The stripper's errors are the same
+//! enum: [`Error::ReferencedBFrame`] in drop mode, [`Error::Unsupported`]
+//! for streams OpenH264 cannot decode (not 8-bit 4:2:0), [`Error::Codec`]
+//! when OpenH264 fails to start; a picture OpenH264 refuses is an
+//! [`Event::DecodeError`] and the stream resumes at the next IDR.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(
