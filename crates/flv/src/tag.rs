@@ -474,6 +474,24 @@ mod tests {
     }
 
     #[test]
+    fn payloads_are_slices_of_the_input() {
+        let f = file(&sample_tags());
+        let mut buf = BytesMut::with_capacity(f.len());
+        buf.extend_from_slice(&f);
+        let range = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
+        let mut d = Demuxer::new();
+        while let Some(t) = d.decode(&mut buf).unwrap() {
+            if !t.data.is_empty() {
+                assert!(range.contains(&(t.data.as_ptr() as usize)), "copied");
+                if t.tag_type == TagType::Video {
+                    let (_, payload) = crate::VideoTagHeader::parse(&t.data).unwrap();
+                    assert!(range.contains(&(payload.as_ptr() as usize)));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn tags_only() {
         let tags = sample_tags();
         let mut b = BytesMut::new();
