@@ -3,6 +3,8 @@
 //! (a 5x keyframe every 2 s) with 128 kbit/s AAC-like audio (44.1 kHz,
 //! 1024-sample frames), at chunk sizes 128 and 4096.
 //!
+//! Decoding is fed in 64 KiB reads, as from a socket.
+//!
 //! `cargo bench -p rts-rtmp --bench chunk`
 
 use std::hint::black_box;
@@ -91,12 +93,18 @@ fn encode_rml(msgs: &[MessagePayload], chunk_size: u32) -> Vec<u8> {
     out
 }
 
+/// Socket-sized reads, as a server gets them.
+const READ: usize = 64 * 1024;
+
 fn decode_rts(wire: &Bytes) -> usize {
     let mut dec = Decoder::default();
-    let mut buf = BytesMut::from(&wire[..]);
+    let mut buf = BytesMut::with_capacity(2 * READ);
     let mut n = 0;
-    while let Some(m) = dec.decode(&mut buf).unwrap() {
-        n += m.payload.len();
+    for read in wire.chunks(READ) {
+        buf.extend_from_slice(read);
+        while let Some(m) = dec.decode(&mut buf).unwrap() {
+            n += m.payload.len();
+        }
     }
     n
 }
@@ -104,14 +112,16 @@ fn decode_rts(wire: &Bytes) -> usize {
 fn decode_rml(wire: &[u8]) -> usize {
     let mut dec = ChunkDeserializer::new();
     let mut n = 0;
-    let mut input = wire;
-    while let Some(m) = dec.get_next_message(input).unwrap() {
-        input = &[];
-        if m.type_id == 1 {
-            let size = u32::from_be_bytes(m.data[..4].try_into().unwrap());
-            dec.set_max_chunk_size(size as usize).unwrap();
+    for read in wire.chunks(READ) {
+        let mut input = read;
+        while let Some(m) = dec.get_next_message(input).unwrap() {
+            input = &[];
+            if m.type_id == 1 {
+                let size = u32::from_be_bytes(m.data[..4].try_into().unwrap());
+                dec.set_max_chunk_size(size as usize).unwrap();
+            }
+            n += m.data.len();
         }
-        n += m.data.len();
     }
     n
 }

@@ -302,6 +302,35 @@ impl Decoder {
                     st.ext_value = ext_value;
                 }
             }
+            if starting
+                && n < len as usize
+                && let Some(total) = compact_in_place(
+                    src,
+                    hdr_len,
+                    len as usize,
+                    csid,
+                    ext.then_some(ext_value),
+                    self.chunk_size as usize,
+                )
+            {
+                // Every chunk of the message was already here with nothing
+                // interleaved: its pieces now sit together after the first
+                // header, and the message is split out without a buffer of
+                // its own.
+                src.advance(hdr_len);
+                let payload = src.split_to(len as usize).freeze();
+                src.advance(total.saturating_sub(hdr_len).saturating_sub(len as usize));
+                self.consumed = self.consumed.wrapping_add(total as u64);
+                let msg = Message {
+                    csid,
+                    timestamp: st.timestamp,
+                    type_id: st.type_id,
+                    stream_id: st.stream_id,
+                    payload,
+                };
+                self.apply_control(&msg)?;
+                return Ok(Some(msg));
+            }
             src.advance(hdr_len);
             self.consumed = self.consumed.wrapping_add(hdr_len.saturating_add(n) as u64);
             let payload = if starting && n == len as usize {
@@ -363,6 +392,77 @@ impl Decoder {
         }
         Ok(())
     }
+}
+
+/// The format-3 basic header of `csid` (5.3.1.1).
+fn fmt3_header(csid: u32) -> ([u8; 3], usize) {
+    if csid < 64 {
+        ([0xc0 | csid as u8, 0, 0], 1)
+    } else if csid < 320 {
+        ([0xc0, csid.wrapping_sub(64) as u8, 0], 2)
+    } else {
+        let v = csid.wrapping_sub(64);
+        ([0xc1, v as u8, (v >> 8) as u8], 3)
+    }
+}
+
+/// When all chunks of a message that starts with a header of `hdr_len`
+/// bytes at the front of `src` are present, consecutive and on `csid`,
+/// moves their pieces together right after the first header and returns
+/// how many bytes of `src` the chunks took. `None` (and `src` untouched)
+/// otherwise.
+fn compact_in_place(
+    src: &mut BytesMut,
+    hdr_len: usize,
+    len: usize,
+    csid: u32,
+    ext: Option<u32>,
+    chunk_size: usize,
+) -> Option<usize> {
+    let (basic, basic_len) = fmt3_header(csid);
+    let basic = basic.get(..basic_len)?;
+    let ext_bytes = ext.map(u32::to_be_bytes);
+    // First pass: check the layout without touching anything.
+    let first = chunk_size.min(len);
+    let mut r = hdr_len.checked_add(first)?;
+    let mut left = len.checked_sub(first)?;
+    while left > 0 {
+        if src.get(r..r.checked_add(basic_len)?)? != basic {
+            return None;
+        }
+        r = r.checked_add(basic_len)?;
+        if let Some(e) = &ext_bytes
+            && src.get(r..r.checked_add(4)?)? == e
+        {
+            r = r.checked_add(4)?;
+        }
+        let piece = chunk_size.min(left);
+        r = r.checked_add(piece)?;
+        if r > src.len() {
+            return None;
+        }
+        left = left.checked_sub(piece)?;
+    }
+    // Second pass: move the pieces down over the continuation headers.
+    let total = r;
+    let mut w = hdr_len.checked_add(first)?;
+    let mut r = w;
+    let mut left = len.checked_sub(first)?;
+    while left > 0 {
+        r = r.checked_add(basic_len)?;
+        if let Some(e) = &ext_bytes
+            && src.get(r..r.checked_add(4)?)? == e
+        {
+            r = r.checked_add(4)?;
+        }
+        let piece = chunk_size.min(left);
+        let end = r.checked_add(piece)?;
+        src.copy_within(r..end, w);
+        w = w.checked_add(piece)?;
+        r = end;
+        left = left.checked_sub(piece)?;
+    }
+    Some(total)
 }
 
 pub(crate) fn read_u32(payload: &[u8], what: &'static str) -> Result<u32, Error> {
@@ -575,6 +675,36 @@ mod tests {
         let m = dec.decode(&mut wire).unwrap().unwrap();
         assert_eq!(&m.payload[..], &body[..]);
         assert_eq!(dec.bytes_consumed(), 12 + 128 + 1 + 128 + 1 + 51);
+    }
+
+    #[test]
+    fn whole_and_byte_by_byte_input_agree() {
+        // Whole input takes the in-place path, byte by byte the partial
+        // buffer path; interleaved chunk streams fall back too.
+        let mut enc = Encoder::new();
+        let mut wire = BytesMut::new();
+        let a: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        enc.encode(&msg(300, 0x0100_0000, 9, 1, &a), &mut wire);
+        enc.encode(&msg(4, 5, 8, 1, &a[..300]), &mut wire);
+        let mut other = BytesMut::new();
+        Encoder::new().encode(&msg(5, 7, 9, 1, &a[..200]), &mut other);
+        // Interleave: first chunk of csid 5, then the rest.
+        wire.extend_from_slice(&other[..12 + 128]);
+        enc.encode(&msg(6, 9, 9, 1, &a[..500]), &mut wire);
+        wire.extend_from_slice(&other[12 + 128..]);
+        let whole = decode_all(&mut Decoder::default(), &mut wire.clone());
+        let mut dec = Decoder::default();
+        let mut one = Vec::new();
+        let mut buf = BytesMut::new();
+        for b in wire.iter() {
+            buf.extend_from_slice(&[*b]);
+            one.extend(decode_all(&mut dec, &mut buf));
+        }
+        assert_eq!(whole.len(), 4);
+        assert_eq!(whole, one);
+        assert_eq!(&whole[0].payload[..], &a[..]);
+        assert_eq!(whole[0].timestamp, 0x0100_0000);
+        assert_eq!(&whole[3].payload[..], &a[..200]);
     }
 
     #[test]
