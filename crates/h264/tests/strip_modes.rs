@@ -233,6 +233,12 @@ fn resolution_change_reconfigures_and_decode_errors_skip_to_the_next_idr() {
     }
     s.finish().unwrap();
     let (configs, frames, events) = drain(&mut s);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::DecodeError { dts: 1000, .. })),
+        "{events:?}"
+    );
     let sizes: Vec<(u32, u32)> = events
         .iter()
         .filter_map(|e| match e {
@@ -258,4 +264,39 @@ fn access_units_before_a_config_are_refused() {
         data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
     };
     assert_eq!(s.push(au), Err(Error::NoConfig));
+}
+
+#[test]
+fn high_444_is_refused_with_a_clear_error() {
+    // GStreamer's videotestsrc without caps feeds x264enc 4:4:4: OpenH264
+    // cannot decode that, so transcoding refuses it up front.
+    let Some(gst) = rts_testkit::tool("gst-launch-1.0") else {
+        return;
+    };
+    let Some(()) = rts_testkit::gst_element("x264enc") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("y444.flv");
+    rts_testkit::run_ok(
+        std::process::Command::new(gst)
+            .args([
+                "-q",
+                "videotestsrc",
+                "num-buffers=5",
+                "!",
+                "video/x-raw,format=Y444,width=160,height=120",
+            ])
+            .args(["!", "x264enc", "bframes=2", "!", "flvmux", "!", "filesink"])
+            .arg(format!("location={}", path.display())),
+        "gst-launch-1.0",
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    let (configs, aus) = common::video_of(&common::read_flv(&path));
+    let mut s = Stripper::new(Settings::new(Mode::Transcode));
+    s.push_config(configs[0].clone()).unwrap();
+    let err = push_all(&mut s, &aus).unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
+    assert!(err.to_string().contains("4:2:0"), "{err}");
 }
