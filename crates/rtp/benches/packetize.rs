@@ -93,6 +93,19 @@ fn bench(c: &mut Criterion) {
                 black_box(wire.len())
             })
         });
+        // The same, converted to rtc-rtp packets (contiguous payloads: the
+        // FU-A header forces one copy per packet) - what zero-copy saves.
+        let mut rtc = Vec::with_capacity(128);
+        g.bench_function(format!("rts-rtp/annexb+to_rtc/{name}"), |b| {
+            b.iter(|| {
+                out.clear();
+                rtc.clear();
+                pk.packetize(black_box(annexb), Format::AnnexB, 0, &mut out)
+                    .unwrap();
+                rtc.extend(out.iter().map(|p| p.to_rtc()));
+                black_box(rtc.len())
+            })
+        });
         // webrtc-rs: payloads only (no RTP header), MTU is the payload size.
         let mut theirs = rts_rtp::rtc_rtp::codec::h264::H264Payloader::default();
         g.bench_function(format!("webrtc-rs/H264Payloader/{name}"), |b| {
