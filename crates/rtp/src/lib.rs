@@ -14,6 +14,7 @@
 //! | [`packet`] | RFC 3550 5.1 header; outgoing packets as header + borrowed payload |
 //! | [`timeline`] | continuity of sequence numbers and timestamps across source restarts |
 //! | [`jitter`] | bounded reorder buffer with a maximum wait |
+//! | [`receiver`] | receive sessions: reorder buffer + H.264 / Opus depacketizer |
 //! | [`history`] | send history, NACK answered with RTX (RFC 4588 4) or a plain resend |
 //! | [`nack`] | receiver-side generic NACK generation (RFC 4585 6.2.1) |
 //! | [`rtcp`] | SR/RR (RFC 3550 6.4, intervals 6.2/A.7), SDES CNAME, PLI, FIR (RFC 5104 4.3.1), REMB, transport-wide CC |
@@ -92,6 +93,7 @@ pub mod jitter;
 pub mod nack;
 pub mod opus;
 pub mod packet;
+pub mod receiver;
 pub mod rtcp;
 pub mod timeline;
 
