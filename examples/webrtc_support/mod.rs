@@ -72,6 +72,17 @@ impl<A: App> Backend for Sessions<A> {
         id: ResourceId,
     ) -> Result<String, CreateError> {
         self.app.admit(target)?;
+        if target.kind == Kind::Whip
+            && self
+                .sessions
+                .values()
+                .any(|s| s.target == *target && !s.peer.is_closed())
+        {
+            return Err(CreateError::AlreadyPublishing(format!(
+                "{}/{}",
+                target.app, target.stream
+            )));
+        }
         let role = match target.kind {
             Kind::Whep => Role::Viewer,
             Kind::Whip => Role::Publisher,

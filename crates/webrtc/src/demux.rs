@@ -118,17 +118,18 @@ impl<K: Clone + Eq + Hash> Router<K> {
     pub fn route(&mut self, from: SocketAddr, datagram: &[u8]) -> Option<K> {
         let class = classify(datagram);
         if class == Class::Stun
-            && let Some(user) = stun_username(datagram) {
-                if let Some(key) = self.by_ufrag.get(local_ufrag(user)).cloned() {
-                    if self.by_addr.get(&from) != Some(&key)
-                        && (self.by_addr.len() < self.max_addrs || self.by_addr.contains_key(&from))
-                    {
-                        self.by_addr.insert(from, key.clone());
-                    }
-                    return Some(key);
+            && let Some(user) = stun_username(datagram)
+        {
+            if let Some(key) = self.by_ufrag.get(local_ufrag(user)).cloned() {
+                if self.by_addr.get(&from) != Some(&key)
+                    && (self.by_addr.len() < self.max_addrs || self.by_addr.contains_key(&from))
+                {
+                    self.by_addr.insert(from, key.clone());
                 }
-                return None;
+                return Some(key);
             }
+            return None;
+        }
         if class == Class::Other {
             return None;
         }

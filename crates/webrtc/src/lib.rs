@@ -110,5 +110,7 @@ pub mod sdp;
 
 pub use demux::Router;
 pub use error::Error;
-pub use peer::{Certificate, Config, Event, KeyframeRequest, Peer, Role, Stats, Transmit};
+pub use peer::{
+    Certificate, Config, Event, KeyframeRequest, Peer, Role, RtpPacket, Stats, Transmit,
+};
 pub use sdp::{Codec, MediaKind};

@@ -43,7 +43,10 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
 use crate::error::Error;
+
 use crate::sdp::{self, Codec, Direction, MediaKind};
+/// A received RTP packet (the `rtc-rtp` type).
+pub use rtc::rtp::Packet as RtpPacket;
 
 /// A DTLS certificate (ECDSA P-256, RFC 8827 6.5) shared by the peers of a
 /// server; its SHA-256 fingerprint goes in every answer (RFC 8122 5).
@@ -171,7 +174,7 @@ pub enum Event {
         /// The negotiated codec of its payload type.
         codec: Codec,
         /// The packet, decrypted.
-        packet: rtc::rtp::Packet,
+        packet: RtpPacket,
     },
     /// Periodic counters.
     Stats(Stats),
@@ -200,22 +203,23 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
 
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
         if let IPacket::Rtcp(packets) = &msg.message.packet
-            && let Ok(mut f) = self.shared.lock() {
-                for p in packets {
-                    let any = p.as_any();
-                    if any.is::<PictureLossIndication>() {
-                        f.requests.push_back(KeyframeRequest::Pli);
-                    } else if any.is::<FullIntraRequest>() {
-                        f.requests.push_back(KeyframeRequest::Fir);
-                    } else if any.is::<TransportLayerNack>() {
-                        f.nacks = f.nacks.saturating_add(1);
-                    }
-                }
-                // Bounded: a flood of PLIs needs one keyframe, not thousands.
-                while f.requests.len() > 16 {
-                    f.requests.pop_front();
+            && let Ok(mut f) = self.shared.lock()
+        {
+            for p in packets {
+                let any = p.as_any();
+                if any.is::<PictureLossIndication>() {
+                    f.requests.push_back(KeyframeRequest::Pli);
+                } else if any.is::<FullIntraRequest>() {
+                    f.requests.push_back(KeyframeRequest::Fir);
+                } else if any.is::<TransportLayerNack>() {
+                    f.nacks = f.nacks.saturating_add(1);
                 }
             }
+            // Bounded: a flood of PLIs needs one keyframe, not thousands.
+            while f.requests.len() > 16 {
+                f.requests.pop_front();
+            }
+        }
         self.read.push_back(msg);
         Ok(())
     }

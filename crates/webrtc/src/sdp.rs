@@ -176,9 +176,10 @@ pub fn summarize(offer: &str) -> Result<OfferSummary, Error> {
                         c.rtpmap.insert(pt, name.trim().to_string());
                     }
                 } else if let Some(r) = line.strip_prefix("a=fmtp:")
-                    && let Some((pt, params)) = split_pt(r) {
-                        c.fmtp.insert(pt, params.trim().to_string());
-                    }
+                    && let Some((pt, params)) = split_pt(r)
+                {
+                    c.fmtp.insert(pt, params.trim().to_string());
+                }
             }
         }
     }
@@ -210,19 +211,20 @@ pub fn payload_types(sdp: &str) -> BTreeMap<u8, (MediaKind, Codec)> {
                 _ => None,
             };
         } else if let (Some(k), Some(r)) = (kind, line.strip_prefix("a=rtpmap:"))
-            && let Some((pt, name)) = split_pt(r) {
-                let n = name.to_ascii_lowercase();
-                let codec = if n.starts_with("h264/") {
-                    Codec::H264
-                } else if n.starts_with("opus/") {
-                    Codec::Opus
-                } else if n.starts_with("rtx/") {
-                    Codec::Rtx
-                } else {
-                    Codec::Other
-                };
-                out.insert(pt, (k, codec));
-            }
+            && let Some((pt, name)) = split_pt(r)
+        {
+            let n = name.to_ascii_lowercase();
+            let codec = if n.starts_with("h264/") {
+                Codec::H264
+            } else if n.starts_with("opus/") {
+                Codec::Opus
+            } else if n.starts_with("rtx/") {
+                Codec::Rtx
+            } else {
+                Codec::Other
+            };
+            out.insert(pt, (k, codec));
+        }
     }
     out
 }

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Publishes Chromium's fake camera and microphone over WHIP for a few
+// seconds, then DELETEs the session; prints one JSON line with what the
+// browser reports it sent. Exit 0 when video frames were sent.
+//
+//   node whip_publish.js URL [seconds]
+'use strict';
+const { open, sleep } = require('./chromium');
+
+async function publish(url) {
+  const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 30 }, audio: true });
+  const pc = new RTCPeerConnection();
+  for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((r) => {
+    if (pc.iceGatheringState === 'complete') return r();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+    setTimeout(r, 1000);
+  });
+  const resp = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
+  const answer = await resp.text();
+  if (resp.status !== 201) throw new Error(`POST ${resp.status}: ${answer}`);
+  window.__rts = { pc, media, location: new URL(resp.headers.get('location'), url).toString(), connected: false };
+  pc.onconnectionstatechange = () => { if (pc.connectionState === 'connected') window.__rts.connected = true; };
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  return resp.status;
+}
+
+async function stats() {
+  const s = await window.__rts.pc.getStats();
+  const out = { connected: window.__rts.connected, connectionState: window.__rts.pc.connectionState, video: {}, audio: {} };
+  const codecs = {};
+  s.forEach((r) => { if (r.type === 'codec') codecs[r.id] = r.mimeType; });
+  s.forEach((r) => {
+    if (r.type !== 'outbound-rtp') return;
+    const o = r.kind === 'video' ? out.video : out.audio;
+    Object.assign(o, {
+      codec: codecs[r.codecId], packetsSent: r.packetsSent, framesEncoded: r.framesEncoded, framesSent: r.framesSent,
+      keyFramesEncoded: r.keyFramesEncoded, nackCount: r.nackCount, pliCount: r.pliCount,
+      retransmittedPacketsSent: r.retransmittedPacketsSent, encoderImplementation: r.encoderImplementation,
+    });
+  });
+  return out;
+}
+
+(async () => {
+  const url = process.argv[2];
+  const seconds = Number(process.argv[3] || 5);
+  if (!url) { console.error('usage: node whip_publish.js URL [seconds]'); process.exit(2); }
+  const out = { url, ok: false };
+  let browser;
+  try {
+    browser = await open({ fakeMedia: true });
+    const { page } = browser;
+    await page.goto(new URL('/', url).toString()).catch(() => {});
+    out.postStatus = await page.evaluate(`(${publish.toString()})(${JSON.stringify(url)})`);
+    const deadline = Date.now() + 10000;
+    let st = await page.evaluate(`(${stats.toString()})()`);
+    while (!st.connected && Date.now() < deadline && st.connectionState !== 'failed') {
+      await sleep(50);
+      st = await page.evaluate(`(${stats.toString()})()`);
+    }
+    if (st.connected) await sleep(seconds * 1000);
+    await page.evaluate(`(async () => { for (const t of window.__rts.media.getTracks()) t.stop(); })()`);
+    await sleep(500);
+    st = await page.evaluate(`(${stats.toString()})()`);
+    Object.assign(out, st);
+    out.deleteStatus = await page.evaluate(`(async () => { const r = await fetch(window.__rts.location, { method: 'DELETE' }); window.__rts.pc.close(); return r.status; })()`);
+    out.ok = st.connected && (st.video.framesSent || 0) > 0;
+  } catch (e) {
+    out.error = String((e && e.message) || e).split('\n')[0];
+  } finally {
+    if (browser) await browser.close();
+  }
+  console.log(JSON.stringify(out));
+  process.exit(out.ok ? 0 : 1);
+})();
