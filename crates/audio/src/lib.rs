@@ -23,8 +23,15 @@
 //!   symphonia (ISO/IEC 14496-3 4, no container needed), resampled to 48 kHz
 //!   by rubato's synchronous FFT resampler and encoded by a pure-Rust port of
 //!   libopus (docs/decisions/audio-opus-binding.md). HE-AAC v1/v2 is refused
-//!   with an error naming the profile: symphonia has no SBR/PS and would play
-//!   it degraded.
+//!   with an error naming the profile (symphonia has no SBR/PS and would play
+//!   it degraded), unless the optional `he-aac` cargo feature is on: then
+//!   libfdk-aac (built from source with the `cc` crate; Fraunhofer's own
+//!   licence, hence off by default) decodes it at the SBR rate, v2 as
+//!   stereo. Implicit SBR signalling (an AAC-LC config whose stream carries
+//!   SBR data) is not detected: symphonia then plays the AAC-LC core only.
+//!   More than two channels are refused by name: symphonia 0.6 decodes mono
+//!   and stereo only ([`transcode::downmix_to_stereo`] is ready for a
+//!   decoder that does).
 //!
 //! A synchronous `push`/`pop` object (CPU-heavy: run it off the async
 //! runtime). Time is passed in, nothing reads a clock:

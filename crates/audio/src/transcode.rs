@@ -175,9 +175,27 @@ pub struct Stats {
     pub gap_samples: u64,
 }
 
+/// The AAC decoder: symphonia for AAC-LC, libfdk-aac for HE-AAC with the
+/// `he-aac` feature.
+enum AacDec {
+    Symphonia(Box<AacDecoder>),
+    #[cfg(feature = "he-aac")]
+    Fdk(Box<fdk_aac::dec::Decoder>, Vec<i16>),
+}
+
+impl AacDec {
+    fn reset(&mut self) {
+        match self {
+            Self::Symphonia(d) => d.reset(),
+            #[cfg(feature = "he-aac")]
+            Self::Fdk(..) => {}
+        }
+    }
+}
+
 /// The decoder, resampler and encoder for one AudioSpecificConfig.
 struct Pipeline {
-    decoder: AacDecoder,
+    decoder: AacDec,
     input_rate: u32,
     channels: usize,
     frame_samples: usize,
@@ -203,13 +221,20 @@ struct Pipeline {
 impl Pipeline {
     fn new(asc: &AudioSpecificConfig, config: &Config) -> Result<Self, Error> {
         let profile = asc.profile();
-        if profile != Profile::AacLc {
+        let he_aac = matches!(profile, Profile::HeAac | Profile::HeAacV2);
+        if profile != Profile::AacLc && !(he_aac && cfg!(feature = "he-aac")) {
             return Err(Error::Unsupported(format!(
                 "{profile} is not supported: the AAC decoder (symphonia) has no SBR/PS and \
-                 would play it degraded; publish AAC-LC"
+                 would play it degraded; publish AAC-LC (or build rts-audio with the he-aac \
+                 feature)"
             )));
         }
-        let channels = asc.channels().unwrap_or(0);
+        // HE-AAC v2's parametric stereo turns a mono core into stereo.
+        let channels = if profile == Profile::HeAacV2 {
+            2
+        } else {
+            asc.channels().unwrap_or(0)
+        };
         if !(1..=2).contains(&channels) {
             return Err(Error::Unsupported(format!(
                 "AAC-LC with {channels} channels (channel configuration {}): the AAC decoder \
@@ -222,19 +247,33 @@ impl Pipeline {
                 "AAC-LC with 960-sample frames: publish 1024-sample frames".into(),
             ));
         }
-        let input_rate = asc.sample_rate();
-        if !(8000..=96000).contains(&input_rate) {
+        let input_rate = asc.output_sample_rate();
+        if !(8000..=96000).contains(&input_rate) || !(8000..=96000).contains(&asc.sample_rate()) {
             return Err(Error::Unsupported(format!(
                 "AAC at {input_rate} Hz: rates from 8 to 96 kHz are supported"
             )));
         }
-        let mut params = AudioCodecParameters::new();
-        params
-            .for_codec(CODEC_ID_AAC)
-            .with_extra_data(asc.to_bytes().into_boxed_slice());
-        let decoder = AacDecoder::try_new(&params, &AudioDecoderOptions::default())
-            .map_err(|e| Error::Unsupported(format!("AAC decoder refused the config: {e}")))?;
         let ch = usize::from(channels);
+        // SBR doubles the rate (or keeps it, "downsampled SBR"): 2048 or 1024
+        // output samples per access unit.
+        let frame_samples = if input_rate == asc.sample_rate().saturating_mul(2) {
+            2048
+        } else {
+            1024
+        };
+        let decoder = if he_aac {
+            Self::fdk(asc, ch)?
+        } else {
+            let mut params = AudioCodecParameters::new();
+            params
+                .for_codec(CODEC_ID_AAC)
+                .with_extra_data(asc.to_bytes().into_boxed_slice());
+            AacDec::Symphonia(Box::new(
+                AacDecoder::try_new(&params, &AudioDecoderOptions::default()).map_err(|e| {
+                    Error::Unsupported(format!("AAC decoder refused the config: {e}"))
+                })?,
+            ))
+        };
         let resampler = if input_rate == OPUS_RATE {
             None
         } else {
@@ -291,7 +330,7 @@ impl Pipeline {
             decoder,
             input_rate,
             channels: ch,
-            frame_samples: 1024,
+            frame_samples,
             resampler,
             resample_in: Vec::new(),
             resample_out: Vec::new(),
@@ -307,6 +346,23 @@ impl Pipeline {
         })
     }
 
+    #[cfg(feature = "he-aac")]
+    fn fdk(asc: &AudioSpecificConfig, channels: usize) -> Result<AacDec, Error> {
+        let refused = |e: fdk_aac::dec::DecoderError| {
+            Error::Unsupported(format!("libfdk-aac refused the config: {}", e.message()))
+        };
+        let mut d = fdk_aac::dec::Decoder::new(fdk_aac::dec::Transport::Raw);
+        d.config_raw(&asc.to_bytes()).map_err(refused)?;
+        d.set_min_output_channels(channels).map_err(refused)?;
+        d.set_max_output_channels(channels).map_err(refused)?;
+        Ok(AacDec::Fdk(Box::new(d), vec![0; 2048 * 8]))
+    }
+
+    #[cfg(not(feature = "he-aac"))]
+    fn fdk(_: &AudioSpecificConfig, _: usize) -> Result<AacDec, Error> {
+        Err(Error::Unsupported("HE-AAC needs the he-aac feature".into()))
+    }
+
     fn delay(&self) -> u32 {
         self.resampler_delay.saturating_add(self.lookahead)
     }
@@ -314,32 +370,56 @@ impl Pipeline {
     /// Decodes one access unit into `self.decoded` (silence on error).
     fn decode(&mut self, au: &[u8]) -> Result<(), Error> {
         self.decoded.clear();
-        let packet = PacketRef::new(0, SymTimestamp::new(0), SymDuration::new(1024), au);
-        let result = match self.decoder.decode_ref(&packet) {
-            _ if au.is_empty() => Err(Error::Decode("empty access unit".into())),
-            Ok(buf) => {
-                if buf.spec().channels().count() == self.channels
-                    && buf.frames() == self.frame_samples
-                {
-                    buf.copy_to_vec_interleaved::<f32>(&mut self.decoded);
-                    Ok(())
-                } else {
-                    Err(Error::Decode(format!(
-                        "decoded {} frames of {} channels, expected {} of {}",
-                        buf.frames(),
-                        buf.spec().channels().count(),
-                        self.frame_samples,
-                        self.channels
-                    )))
+        let (channels, frames) = (self.channels, self.frame_samples);
+        let mismatch = |got_frames: usize, got_channels: usize| {
+            Error::Decode(format!(
+                "decoded {got_frames} frames of {got_channels} channels, expected {frames} of \
+                 {channels}"
+            ))
+        };
+        let result = if au.is_empty() {
+            Err(Error::Decode("empty access unit".into()))
+        } else {
+            match &mut self.decoder {
+                AacDec::Symphonia(d) => {
+                    let packet =
+                        PacketRef::new(0, SymTimestamp::new(0), SymDuration::new(1024), au);
+                    match d.decode_ref(&packet) {
+                        Ok(buf) => {
+                            let got = buf.spec().channels().count();
+                            if got == channels && buf.frames() == frames {
+                                buf.copy_to_vec_interleaved::<f32>(&mut self.decoded);
+                                Ok(())
+                            } else {
+                                Err(mismatch(buf.frames(), got))
+                            }
+                        }
+                        Err(e) => Err(Error::Decode(e.to_string())),
+                    }
                 }
+                #[cfg(feature = "he-aac")]
+                AacDec::Fdk(d, pcm) => match d.fill(au).and_then(|_| d.decode_frame(pcm)) {
+                    Ok(()) => {
+                        let info = d.stream_info();
+                        let got_ch = usize::try_from(info.numChannels).unwrap_or(0);
+                        let got_frames = usize::try_from(info.frameSize).unwrap_or(0);
+                        if got_ch == channels && got_frames == frames {
+                            let n = frames.saturating_mul(channels);
+                            self.decoded
+                                .extend(pcm.iter().take(n).map(|s| f32::from(*s) / 32768.0));
+                            Ok(())
+                        } else {
+                            Err(mismatch(got_frames, got_ch))
+                        }
+                    }
+                    Err(e) => Err(Error::Decode(e.message().to_string())),
+                },
             }
-            Err(e) => Err(Error::Decode(e.to_string())),
         };
         if result.is_err() {
             self.decoder.reset();
             self.decoded.clear();
-            self.decoded
-                .resize(self.frame_samples.saturating_mul(self.channels), 0.0);
+            self.decoded.resize(frames.saturating_mul(channels), 0.0);
         }
         result
     }
@@ -935,6 +1015,7 @@ mod tests {
         assert_eq!(t.stats().decode_errors, 0);
     }
 
+    #[cfg(not(feature = "he-aac"))]
     #[test]
     fn he_aac_refused_with_profile_name() {
         let mut t = AacToOpus::new(Config::default()).unwrap();
@@ -963,5 +1044,77 @@ mod tests {
         downmix_to_stereo(&[1.0; 12], 6, &mut out);
         assert_eq!(out.len(), 4);
         assert!(out.iter().all(|s| *s <= 1.0 + 1e-6));
+    }
+
+    /// HE-AAC v1 and v2 made by libfdk-aac's encoder (the only HE-AAC
+    /// encoder here: Debian's ffmpeg has none), transcoded, then decoded by
+    /// the Opus decoder: the tone is at the right frequency and the output
+    /// is stereo at the SBR rate.
+    #[cfg(feature = "he-aac")]
+    #[test]
+    fn he_aac_v1_and_v2_decode_with_fdk() {
+        use fdk_aac::enc::{
+            AudioObjectType, BitRate, ChannelMode, Encoder, EncoderParams, Transport,
+        };
+        for (aot, profile) in [
+            (AudioObjectType::Mpeg4HeAac, Profile::HeAac),
+            (AudioObjectType::Mpeg4HeAacV2, Profile::HeAacV2),
+        ] {
+            let enc = Encoder::new(EncoderParams {
+                bit_rate: BitRate::Cbr(48_000),
+                sample_rate: 44_100,
+                transport: Transport::Raw,
+                channels: ChannelMode::Stereo,
+                audio_object_type: aot,
+            })
+            .unwrap();
+            let info = enc.info().unwrap();
+            let asc = info.confBuf[..info.confSize as usize].to_vec();
+            assert_eq!(AudioSpecificConfig::parse(&asc).unwrap().profile(), profile);
+            let pcm: Vec<i16> = (0..44_100 * 2)
+                .map(|i| ((i / 2) as f64 * 1000.0 * std::f64::consts::TAU / 44_100.0).sin())
+                .map(|v| (v * 12_000.0) as i16)
+                .collect();
+            let mut aus = Vec::new();
+            let mut out = vec![0u8; 8192];
+            for chunk in pcm.chunks(2048 * 2) {
+                let r = enc.encode(chunk, &mut out).unwrap();
+                if r.output_size > 0 {
+                    aus.push(Bytes::copy_from_slice(&out[..r.output_size]));
+                }
+            }
+            let mut t = AacToOpus::new(Config::default()).unwrap();
+            t.set_config(&asc).unwrap();
+            assert_eq!(t.channels(), 2);
+            let p = run(&mut t, &aus, 44_100 / 2, 0);
+            assert_eq!(t.stats().decode_errors, 0);
+            assert_contiguous(&p);
+            let mut dec = opus2::Decoder::new(48_000, opus2::Channels::Stereo).unwrap();
+            let mut decoded = Vec::new();
+            let mut buf = vec![0f32; 960 * 2];
+            for packet in &p {
+                let n = dec.decode_float(&packet.data, &mut buf, false).unwrap();
+                decoded.extend_from_slice(&buf[..n * 2]);
+            }
+            let left: Vec<f32> = decoded
+                .iter()
+                .step_by(2)
+                .copied()
+                .skip(9600)
+                .take(19_200)
+                .collect();
+            let goertzel = |f: f64| {
+                let c = 2.0 * (std::f64::consts::TAU * f / 48_000.0).cos();
+                let (mut s1, mut s2) = (0.0, 0.0);
+                for &v in &left {
+                    let s0 = f64::from(v) + c * s1 - s2;
+                    s2 = s1;
+                    s1 = s0;
+                }
+                s1 * s1 + s2 * s2 - c * s1 * s2
+            };
+            assert!(goertzel(1000.0) > 100.0 * goertzel(700.0), "{profile}");
+            assert!(goertzel(1000.0) > 100.0 * goertzel(1500.0), "{profile}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! transcode mode: run it off the async runtime). See [`Mode`].
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 use openh264::decoder::{DecodeOptions, DecodedYUV, Decoder, DecoderConfig, Flush};
@@ -193,6 +193,9 @@ struct Transcoder {
     /// Presentation times (and whether the input was an IDR) of access units
     /// in the decoder: decoded pictures come out in presentation order.
     pending: BinaryHeap<Reverse<(i64, bool)>>,
+    /// `user_data_unregistered` SEI NAL units of pending pictures, by pts:
+    /// carried to the re-encoded picture (wall-clock stamps survive).
+    sei: HashMap<i64, Vec<Bytes>>,
     skip_to_idr: bool,
     annexb: Vec<u8>,
     dims: (u32, u32),
@@ -418,6 +421,7 @@ impl Stripper {
             decoder,
             encoder: None,
             pending: BinaryHeap::new(),
+            sei: HashMap::new(),
             skip_to_idr: true,
             annexb: Vec::new(),
             dims: (0, 0),
@@ -463,9 +467,19 @@ impl Stripper {
         if idr {
             tx.annexb.extend_from_slice(&self.param_sets);
         }
+        let mut seis = Vec::new();
         for nal in AvccIter::new(au.data.clone(), self.classifier.length_size())? {
             let nal = nal?;
+            if nal.nal_type() == NalType::Sei && !replay && carries_user_data(nal.bytes()) {
+                seis.push(nal.bytes().clone());
+            }
             write_annexb([nal.bytes().as_ref()], &mut tx.annexb);
+        }
+        if !seis.is_empty() {
+            if tx.sei.len() >= MAX_PENDING {
+                tx.sei.clear();
+            }
+            tx.sei.insert(au.pts, seis);
         }
         if tx.pending.len() >= MAX_PENDING {
             return Err(Error::Codec("decoder holds too many pictures"));
@@ -508,7 +522,8 @@ impl Stripper {
                     &mut tx.last_config,
                     stats,
                 )?;
-                self.push_encoded(res);
+                let sei = res.frame.as_ref().and_then(|f| tx.sei.remove(&f.0));
+                self.push_encoded(res, sei);
             }
             Ok(None) => {}
             Err(e) => {
@@ -521,6 +536,7 @@ impl Stripper {
                 tx.decoder = fresh.decoder;
                 self.stats.dropped = self.stats.dropped.saturating_add(tx.pending.len() as u64);
                 tx.pending.clear();
+                tx.sei.clear();
                 tx.skip_to_idr = true;
             }
         }
@@ -562,7 +578,8 @@ impl Stripper {
         self.stats.dropped = self.stats.dropped.saturating_add(tx.pending.len() as u64);
         tx.pending.clear();
         for r in results {
-            self.push_encoded(r);
+            let sei = r.frame.as_ref().and_then(|f| tx.sei.remove(&f.0));
+            self.push_encoded(r, sei);
         }
         Ok(())
     }
@@ -586,7 +603,7 @@ impl Stripper {
         (self.bytes_in, self.first_dts, self.last_dts, fps)
     }
 
-    fn push_encoded(&mut self, r: Encoded) {
+    fn push_encoded(&mut self, r: Encoded, sei: Option<Vec<Bytes>>) {
         for e in r.events {
             self.out.push_back(Output::Event(e));
         }
@@ -596,6 +613,10 @@ impl Stripper {
         if let Some(c) = config {
             self.out.push_back(Output::Config(c));
         }
+        let data = match sei {
+            Some(sei) => with_sei(&data, &sei).unwrap_or(data),
+            None => data,
+        };
         let time = self.next_time(pts);
         self.stats.frames_out = self.stats.frames_out.saturating_add(1);
         self.stats.transcoded = self.stats.transcoded.saturating_add(1);
@@ -605,6 +626,39 @@ impl Stripper {
             data,
         }));
     }
+}
+
+/// x264 writes its version and settings as `user_data_unregistered` with
+/// this UUID; it does not describe the re-encoded stream, so it is not carried.
+const X264_UUID: [u8; 16] = [
+    0xdc, 0x45, 0xe9, 0xbd, 0xe6, 0xd9, 0x48, 0xb7, 0x96, 0x2c, 0xd8, 0x20, 0xd9, 0x23, 0xee, 0xef,
+];
+
+fn carries_user_data(nal: &[u8]) -> bool {
+    crate::sei::parse(nal).is_ok_and(|msgs| {
+        msgs.iter().any(|m| {
+            m.as_user_data_unregistered()
+                .is_some_and(|(uuid, _)| uuid != X264_UUID)
+        })
+    })
+}
+
+/// `data` (AVCC, 4-byte lengths) with `sei` inserted before the first slice.
+fn with_sei(data: &Bytes, sei: &[Bytes]) -> Result<Bytes, Error> {
+    let mut out = BytesMut::with_capacity(
+        data.len()
+            .saturating_add(sei.iter().map(|s| s.len().saturating_add(4)).sum()),
+    );
+    let mut inserted = false;
+    for nal in AvccIter::new(data.clone(), 4)? {
+        let nal = nal?;
+        if !inserted && nal.nal_type().is_vcl() {
+            write_avcc(sei.iter().map(|s| s.as_ref()), 4, &mut out)?;
+            inserted = true;
+        }
+        write_avcc([nal.bytes().as_ref()], 4, &mut out)?;
+    }
+    Ok(out.freeze())
 }
 
 struct Encoded {

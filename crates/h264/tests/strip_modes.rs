@@ -300,3 +300,48 @@ fn high_444_is_refused_with_a_clear_error() {
     assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
     assert!(err.to_string().contains("4:2:0"), "{err}");
 }
+
+#[test]
+fn transcode_carries_user_data_sei_to_the_same_picture() {
+    let Some((configs, aus)) = fixture("high_bpyramid_aaclc44k.flv") else {
+        return;
+    };
+    let uuid = *b"rts-wallclock-v1";
+    let mut s = Stripper::new(Settings::new(Mode::Transcode));
+    s.push_config(configs[0].clone()).unwrap();
+    let mut frames = Vec::new();
+    for au in &aus {
+        let pts = au.dts + au.cts;
+        let sei = rts_h264::sei::build(&[rts_h264::sei::SeiMessage::user_data_unregistered(
+            uuid,
+            &pts.to_be_bytes(),
+        )])
+        .unwrap();
+        let mut data = bytes::BytesMut::new();
+        rts_h264::nal::write_avcc([&sei[..]], 4, &mut data).unwrap();
+        data.extend_from_slice(&au.data);
+        s.push(AccessUnit {
+            dts: au.dts,
+            pts,
+            data: data.freeze(),
+        })
+        .unwrap();
+        frames.extend(drain(&mut s).1);
+    }
+    s.finish().unwrap();
+    frames.extend(drain(&mut s).1);
+    assert_eq!(frames.len(), 90);
+    for f in &frames {
+        let stamps: Vec<i64> = rts_h264::nal::AvccIter::new(f.data.clone(), 4)
+            .unwrap()
+            .map(|n| n.unwrap())
+            .filter(|n| n.nal_type() == rts_h264::nal::NalType::Sei)
+            .flat_map(|n| rts_h264::sei::parse(n.bytes()).unwrap())
+            .filter_map(|m| {
+                let (u, payload) = m.as_user_data_unregistered()?;
+                (u == uuid).then(|| i64::from_be_bytes(payload.try_into().unwrap()))
+            })
+            .collect();
+        assert_eq!(stamps, [f.time], "the stamp travels with its picture");
+    }
+}
