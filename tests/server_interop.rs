@@ -1,0 +1,703 @@
+//! rts-server with real peers: ffmpeg and GStreamer publish over RTMP,
+//! ffmpeg/ffprobe play over RTMP and HTTP-FLV; auth refusals, a second
+//! publisher, a viewer that stops reading, malformed RTMP, a small load.
+//!
+//! Each test runs the server in-process on 127.0.0.1 port 0.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rts::server::Server;
+use rts::server::config::Config;
+use rts_testkit::{ChildGuard, run_ok};
+
+const KEY: &str = "primary-test-key";
+const KEY2: &str = "secondary-test-key";
+const T: Duration = Duration::from_secs(60);
+
+struct TestServer {
+    rt: Option<tokio::runtime::Runtime>,
+    rtmp: SocketAddr,
+    http: SocketAddr,
+    token: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<Result<(), rts::server::Error>>>,
+}
+
+fn server(edit: impl FnOnce(&mut Config)) -> TestServer {
+    let mut c = Config::default();
+    c.listen.rtmp = "127.0.0.1:0".parse().unwrap();
+    c.listen.http = "127.0.0.1:0".parse().unwrap();
+    c.api.token = Some("test-token".into());
+    c.set_default_key(KEY);
+    for d in &mut c.domains {
+        d.secondary_key = Some(KEY2.into());
+    }
+    c.limits.publisher_grace_ms = 0;
+    edit(&mut c);
+    c.finish().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(Server::bind(c)).unwrap();
+    let (rtmp, http) = (server.rtmp_addr(), server.http_addr());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = rt.spawn(server.run(async {
+        let _ = rx.await;
+    }));
+    TestServer {
+        rt: Some(rt),
+        rtmp,
+        http,
+        token: "test-token".into(),
+        stop: Some(tx),
+        done: Some(done),
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let (Some(rt), Some(done)) = (self.rt.take(), self.done.take()) {
+            let r =
+                rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), done).await });
+            if !std::thread::panicking() {
+                assert!(r.is_ok(), "the server did not shut down within 10 s");
+            }
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn sign(uri: &str, ts: u64, key: &str) -> String {
+    rts::auth::sign(uri, ts, "0", "0", key).unwrap()
+}
+
+impl TestServer {
+    fn rtmp_url(&self, app: &str, stream: &str, auth: Option<String>) -> String {
+        let q = auth.map(|k| format!("?auth_key={k}")).unwrap_or_default();
+        format!("rtmp://{}/{app}/{stream}{q}", self.rtmp)
+    }
+
+    fn signed_rtmp(&self, stream: &str) -> String {
+        self.rtmp_url(
+            "live",
+            stream,
+            Some(sign(&format!("/live/{stream}"), now(), KEY)),
+        )
+    }
+
+    fn signed_flv(&self, stream: &str) -> String {
+        let k = sign(&format!("/live/{stream}.flv"), now(), KEY);
+        format!("http://{}/live/{stream}.flv?auth_key={k}", self.http)
+    }
+
+    fn api(&self, path: &str) -> Option<serde_json::Value> {
+        let (status, body) = http_get(
+            self.http,
+            path,
+            &[("Authorization", &format!("Bearer {}", self.token))],
+        );
+        (status == 200).then(|| serde_json::from_slice(&body).unwrap())
+    }
+
+    fn stream(&self, name: &str) -> Option<serde_json::Value> {
+        self.api(&format!("/api/v1/streams/live/{name}"))
+    }
+
+    fn wait_publishing(&self, name: &str) {
+        wait_for(&format!("{name} to be published"), || {
+            self.stream(name)
+                .is_some_and(|s| s["publishing"] == true && s["video_codec"].is_string())
+        });
+    }
+}
+
+/// Polls `cond` until it holds (deadline 30 s).
+#[track_caller]
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A plain HTTP/1.1 GET: status and body (of a non-streaming response).
+fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| out[p + 4..].to_vec())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn ffmpeg() -> Option<PathBuf> {
+    rts_testkit::tool("ffmpeg")
+}
+
+fn publish(ffmpeg: &Path, input: &Path, url: &str, re: bool, loops: u32) -> ChildGuard {
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args(["-hide_banner", "-loglevel", "error"]);
+    if re {
+        cmd.arg("-re");
+    }
+    cmd.args(["-stream_loop", &loops.to_string(), "-i"])
+        .arg(input)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    ChildGuard::spawn(&mut cmd, "ffmpeg publish").unwrap()
+}
+
+fn record(ffmpeg: &Path, url: &str, out: &Path) -> ChildGuard {
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-i", url])
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    ChildGuard::spawn(&mut cmd, "ffmpeg record").unwrap()
+}
+
+/// What ffprobe says about a file.
+#[derive(Debug, PartialEq)]
+struct Probe {
+    video: String,
+    audio: String,
+    width: u32,
+    height: u32,
+    video_frames: usize,
+    b_frames: usize,
+}
+
+fn probe(ffprobe: &Path, file: &Path) -> Probe {
+    let streams = run_ok(
+        Command::new(ffprobe)
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_type,codec_name,width,height",
+            ])
+            .args(["-of", "json"])
+            .arg(file),
+        "ffprobe streams",
+        T,
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&streams).unwrap();
+    let find = |t: &str| {
+        v["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["codec_type"] == t)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (video, audio) = (find("video"), find("audio"));
+    let frames = run_ok(
+        Command::new(ffprobe)
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "frame=pict_type",
+            ])
+            .args(["-of", "csv=p=0"])
+            .arg(file),
+        "ffprobe frames",
+        T,
+    )
+    .unwrap();
+    let types: Vec<&str> = frames
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    Probe {
+        video: video["codec_name"].as_str().unwrap_or("").into(),
+        audio: audio["codec_name"].as_str().unwrap_or("").into(),
+        width: video["width"].as_u64().unwrap_or(0) as u32,
+        height: video["height"].as_u64().unwrap_or(0) as u32,
+        video_frames: types.len(),
+        b_frames: types.iter().filter(|t| t.starts_with('B')).count(),
+    }
+}
+
+fn ok_exit(child: &mut ChildGuard, what: &str) {
+    let out = child.wait_timeout(T).unwrap();
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every fixture, published with `-re -c copy`, played back over HTTP-FLV
+/// and RTMP: same codecs and size, B-frames kept, frames within one GOP.
+#[test]
+fn fixtures_play_back_over_flv_and_rtmp() {
+    let (Some(ffmpeg), Some(ffprobe), Some(files)) = (
+        ffmpeg(),
+        rts_testkit::tool("ffprobe"),
+        rts_testkit::media_fixtures(),
+    ) else {
+        return;
+    };
+    let s = server(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    // All at once: four streams on one server.
+    let mut runs = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let name = format!("fixture{i}");
+        let publisher = publish(&ffmpeg, file, &s.signed_rtmp(&name), true, 0);
+        runs.push((file.clone(), name, publisher));
+    }
+    let mut recorders = Vec::new();
+    for (file, name, publisher) in runs {
+        s.wait_publishing(&name);
+        let k = sign(&format!("/live/{name}"), now(), KEY);
+        let rtmp_play = s.rtmp_url("live", &name, Some(k));
+        let flv_out = dir.path().join(format!("{name}.flv.flv"));
+        let rtmp_out = dir.path().join(format!("{name}.rtmp.flv"));
+        let flv = record(&ffmpeg, &s.signed_flv(&name), &flv_out);
+        let rtmp = record(&ffmpeg, &rtmp_play, &rtmp_out);
+        recorders.push((file, publisher, flv, flv_out, rtmp, rtmp_out));
+    }
+    for (file, mut publisher, mut flv, flv_out, mut rtmp, rtmp_out) in recorders {
+        ok_exit(&mut publisher, "publisher");
+        ok_exit(&mut flv, "FLV recorder");
+        ok_exit(&mut rtmp, "RTMP recorder");
+        let sent = probe(&ffprobe, &file);
+        let gop = if sent.width == 1280 { 60 } else { 30 };
+        for (what, out) in [("flv", &flv_out), ("rtmp", &rtmp_out)] {
+            let got = probe(&ffprobe, out);
+            let name = file.file_name().unwrap().to_string_lossy();
+            assert_eq!(
+                (&got.video, &got.audio, got.width, got.height),
+                (&sent.video, &sent.audio, sent.width, sent.height),
+                "{name} over {what}"
+            );
+            assert!(
+                got.video_frames <= sent.video_frames
+                    && got.video_frames + gop >= sent.video_frames,
+                "{name} over {what}: {} frames of {} (GOP {gop})",
+                got.video_frames,
+                sent.video_frames
+            );
+            assert_eq!(
+                got.b_frames > 0,
+                sent.b_frames > 0,
+                "{name} over {what}: B-frames"
+            );
+            eprintln!(
+                "{name} over {what}: {} of {} frames, {} B",
+                got.video_frames, sent.video_frames, got.b_frames
+            );
+        }
+    }
+}
+
+/// GStreamer's rtmp2sink publishes (x264enc + voaacenc/avenc_aac when present).
+#[test]
+fn gstreamer_rtmp2sink_publishes() {
+    let (Some(gst), Some(()), Some(()), Some(ffmpeg), Some(ffprobe)) = (
+        rts_testkit::tool("gst-launch-1.0"),
+        rts_testkit::gst_element("rtmp2sink"),
+        rts_testkit::gst_element("x264enc"),
+        ffmpeg(),
+        rts_testkit::tool("ffprobe"),
+    ) else {
+        return;
+    };
+    let s = server(|c| c.disable_signing());
+    let url = format!("rtmp://{}/live/gst", s.rtmp);
+    let mut cmd = Command::new(gst);
+    cmd.args(["-q", "videotestsrc", "is-live=true", "num-buffers=150", "!"])
+        .args(["video/x-raw,width=320,height=240,framerate=30/1", "!"])
+        .args([
+            "x264enc",
+            "tune=zerolatency",
+            "key-int-max=30",
+            "!",
+            "flvmux",
+            "streamable=true",
+            "!",
+        ])
+        .arg("rtmp2sink")
+        .arg(format!("location={url}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut gst = ChildGuard::spawn(&mut cmd, "gst-launch rtmp2sink").unwrap();
+    s.wait_publishing("gst");
+    let info = s.stream("gst").unwrap();
+    assert_eq!(info["video_codec"], "h264");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gst.flv");
+    let mut rec = record(&ffmpeg, &format!("http://{}/live/gst.flv", s.http), &out);
+    ok_exit(&mut gst, "gst-launch");
+    ok_exit(&mut rec, "FLV recorder");
+    let got = probe(&ffprobe, &out);
+    assert_eq!(
+        (got.video.as_str(), got.width, got.height),
+        ("h264", 320, 240)
+    );
+    assert!(got.video_frames > 30, "{got:?}");
+}
+
+/// No key, a wrong key, a key for another stream and an expired key are
+/// refused with their reason over RTMP and HTTP-FLV; the secondary key
+/// works; a stream goes on past its URL's expiry.
+#[test]
+fn auth_refusals_and_secondary_key() {
+    let (Some(ffmpeg), Some(file)) = (
+        ffmpeg(),
+        rts_testkit::fixture("media/baseline_aaclc44k.flv"),
+    ) else {
+        return;
+    };
+    let s = server(|_| {});
+    let t = now();
+    let cases = [
+        ("none", None, "missing auth_key"),
+        (
+            "wrong key",
+            Some(sign("/live/a", t, "nope")),
+            "invalid md5hash=",
+        ),
+        (
+            "other stream",
+            Some(sign("/live/b", t, KEY)),
+            "invalid md5hash=",
+        ),
+        (
+            "expired",
+            Some(sign("/live/a", t - 1441 * 60, KEY)),
+            "expired timestamp=",
+        ),
+        ("malformed", Some("123".into()), "malformed auth_key"),
+    ];
+    for (what, key, reason) in &cases {
+        let mut p = publish(
+            &ffmpeg,
+            &file,
+            &s.rtmp_url("live", "a", key.clone()),
+            false,
+            0,
+        );
+        let out = p.wait_timeout(T).unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: publish accepted");
+        assert!(err.contains(reason), "{what}: ffmpeg said {err}");
+    }
+    // HTTP-FLV: 403 with the reason.
+    let flv_cases = [
+        ("none", String::new(), "missing auth_key"),
+        (
+            "rtmp key",
+            format!("?auth_key={}", sign("/live/a", t, KEY)),
+            "invalid md5hash=",
+        ),
+        (
+            "expired",
+            format!("?auth_key={}", sign("/live/a.flv", t - 1441 * 60, KEY)),
+            "expired timestamp=",
+        ),
+    ];
+    for (what, q, reason) in &flv_cases {
+        let (status, body) = http_get(s.http, &format!("/live/a.flv{q}"), &[]);
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, 403, "{what}");
+        assert!(body.starts_with(reason), "{what}: {body}");
+    }
+    // The secondary key publishes, with a URL that expires 2 s from now:
+    // the running stream goes on.
+    let t = now();
+    let expiring = sign("/live/a", t + 3 - 1440 * 60, KEY2);
+    let mut p = publish(
+        &ffmpeg,
+        &file,
+        &s.rtmp_url("live", "a", Some(expiring)),
+        true,
+        1,
+    );
+    s.wait_publishing("a");
+    let expires = t + 3;
+    wait_for("the URL to expire while publishing", || now() > expires + 1);
+    let info = s.stream("a").unwrap();
+    assert_eq!(info["publishing"], true, "{info}");
+    // Now a viewer with the secondary key.
+    let k2 = sign("/live/a.flv", now(), KEY2);
+    let (status, _) = {
+        let mut sock = TcpStream::connect(s.http).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            sock,
+            "GET /live/a.flv?auth_key={k2} HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        .unwrap();
+        let mut buf = [0u8; 64];
+        let n = sock.read(&mut buf).unwrap();
+        (String::from_utf8_lossy(&buf[..n]).to_string(), ())
+    };
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    ok_exit(&mut p, "publisher");
+    let metrics = http_get(s.http, "/metrics", &[]).1;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics.contains("rts_errors_total{kind=\"auth\"} 8"),
+        "{metrics}"
+    );
+    // The API wants its token.
+    assert_eq!(http_get(s.http, "/api/v1/streams", &[]).0, 401);
+    assert_eq!(
+        http_get(
+            s.http,
+            "/api/v1/streams",
+            &[("Authorization", "Bearer wrong")]
+        )
+        .0,
+        401
+    );
+}
+
+/// A second publisher of the same stream is refused ("stream already
+/// publishing") while the first goes on.
+#[test]
+fn second_publisher_is_refused_first_continues() {
+    let (Some(ffmpeg), Some(file)) = (
+        ffmpeg(),
+        rts_testkit::fixture("media/baseline_aaclc44k.flv"),
+    ) else {
+        return;
+    };
+    let s = server(|_| {});
+    let mut first = publish(&ffmpeg, &file, &s.signed_rtmp("one"), true, 1);
+    s.wait_publishing("one");
+    let mut second = publish(&ffmpeg, &file, &s.signed_rtmp("one"), false, 0);
+    let out = second.wait_timeout(T).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("stream already publishing"), "{err}");
+    let before = s.stream("one").unwrap()["bytes_in"].as_u64().unwrap();
+    wait_for("the first publisher to go on", || {
+        s.stream("one")
+            .is_some_and(|i| i["bytes_in"].as_u64().unwrap() > before)
+    });
+    ok_exit(&mut first, "first publisher");
+}
+
+/// Counts FLV video tags read from an HTTP-FLV response until it ends, and
+/// the largest step between their timestamps (ms).
+fn read_flv(addr: SocketAddr, path: &str) -> (usize, u32, Duration) {
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        sock,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let start = Instant::now();
+    let mut raw = Vec::new();
+    let _ = sock.read_to_end(&mut raw);
+    let took = start.elapsed();
+    // Undo chunked transfer coding, then demux.
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut body = Vec::new();
+    let mut rest = &raw[head_end..];
+    while let Some(p) = rest.windows(2).position(|w| w == b"\r\n") {
+        let Ok(n) = usize::from_str_radix(std::str::from_utf8(&rest[..p]).unwrap_or("x"), 16)
+        else {
+            break;
+        };
+        if n == 0 || rest.len() < p + 2 + n {
+            break;
+        }
+        body.extend_from_slice(&rest[p + 2..p + 2 + n]);
+        rest = &rest[(p + 4 + n).min(rest.len())..];
+    }
+    let mut demux = rts::flv::Demuxer::new();
+    let mut buf = bytes::BytesMut::from(&body[..]);
+    let (mut video, mut last, mut max_gap) = (0, None, 0);
+    while let Ok(Some(tag)) = demux.decode(&mut buf) {
+        if tag.tag_type == rts::flv::TagType::Video {
+            let (h, _) = rts::flv::VideoTagHeader::parse(&tag.data).unwrap();
+            if h.is_sequence_header() {
+                continue;
+            }
+            video += 1;
+            if let Some(l) = last {
+                max_gap = max_gap.max(tag.timestamp.saturating_sub(l));
+            }
+            last = Some(tag.timestamp);
+        }
+    }
+    (video, max_gap, took)
+}
+
+/// A viewer that stops reading is dropped; another viewer of the same
+/// stream gets every frame, and is not held back (measured).
+#[test]
+fn stalled_viewer_is_dropped_alone() {
+    let (Some(ffmpeg), Some(file)) = (
+        ffmpeg(),
+        rts_testkit::fixture("media/baseline_aaclc44k.flv"),
+    ) else {
+        return;
+    };
+    let s = server(|c| {
+        c.limits.viewer_queue_frames = 1024;
+        c.limits.max_behind_ms = 500;
+        c.disable_signing();
+    });
+    // 30 times real time: 61 x 90 frames (13 MB) in about 6 s, so the
+    // stalled viewer's socket buffers fill.
+    let loops = 60;
+    let started = Instant::now();
+    let url = format!("rtmp://{}/live/fast", s.rtmp);
+    let mut cmd = Command::new(&ffmpeg);
+    cmd.args(["-hide_banner", "-loglevel", "error", "-readrate", "30"])
+        .args(["-stream_loop", &loops.to_string(), "-i"])
+        .arg(&file)
+        .args(["-c", "copy", "-f", "flv", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut p = ChildGuard::spawn(&mut cmd, "ffmpeg publish").unwrap();
+    s.wait_publishing("fast");
+    let mut stalled = TcpStream::connect(s.http).unwrap();
+    write!(stalled, "GET /live/fast.flv HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let addr = s.http;
+    let healthy = std::thread::spawn(move || read_flv(addr, "/live/fast.flv"));
+    ok_exit(&mut p, "publisher");
+    let published_in = started.elapsed();
+    let (frames, max_gap, took) = healthy.join().unwrap();
+    let sent = 90 * (loops as usize + 1);
+    eprintln!(
+        "publisher pushed {sent} frames in {published_in:?}; healthy viewer got {frames} video frames \
+         (largest timestamp step {max_gap} ms), done {took:?} after joining"
+    );
+    assert!(
+        frames <= sent + 2 && frames * 2 >= sent,
+        "healthy viewer: {frames} of {sent}"
+    );
+    // (ffmpeg's -stream_loop may repeat a frame at a loop boundary, hence
+    // `sent + 2`.) A lost frame shows as a timestamp step; dropping goes to the next
+    // keyframe (30 frames, 1 s).
+    assert!(
+        max_gap < 100,
+        "the healthy viewer lost frames: a {max_gap} ms step"
+    );
+    assert!(
+        took < published_in + Duration::from_secs(10),
+        "the healthy viewer was held back: {took:?}"
+    );
+    let metrics = String::from_utf8_lossy(&http_get(s.http, "/metrics", &[]).1).to_string();
+    assert!(
+        metrics.contains("rts_errors_total{kind=\"slow_viewer\"} 1\n"),
+        "{metrics}"
+    );
+    drop(stalled);
+}
+
+/// Malformed RTMP ends only that connection.
+#[test]
+fn malformed_rtmp_ends_only_that_connection() {
+    let (Some(ffmpeg), Some(file)) = (
+        ffmpeg(),
+        rts_testkit::fixture("media/baseline_aaclc44k.flv"),
+    ) else {
+        return;
+    };
+    let s = server(|c| c.limits.max_message_bytes = 1 << 20);
+    let mut p = publish(&ffmpeg, &file, &s.signed_rtmp("m"), true, 2);
+    s.wait_publishing("m");
+    let closes = |what: &str, bytes: Vec<u8>, handshake: bool| {
+        let mut c = TcpStream::connect(s.rtmp).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        if handshake {
+            let mut c0c1 = vec![3u8];
+            c0c1.extend_from_slice(&[7u8; 1536]);
+            c.write_all(&c0c1).unwrap();
+            let mut s0s1s2 = vec![0u8; 3073];
+            c.read_exact(&mut s0s1s2).unwrap();
+            c.write_all(&s0s1s2[1..1537]).unwrap();
+        }
+        let _ = c.write_all(&bytes);
+        let mut sink = Vec::new();
+        // The server closes: EOF (or a reset), not a timeout.
+        match c.read_to_end(&mut sink) {
+            Ok(_) => {}
+            Err(e) => assert!(
+                !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "{what}: the server kept the connection open"
+            ),
+        }
+    };
+    closes("bad version", vec![6u8; 1537], false);
+    closes(
+        "garbage",
+        (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect(),
+        false,
+    );
+    // A chunk that declares a 16 MiB message of type 20, then nothing more
+    // would wait; one beyond the limit is refused at once.
+    let mut huge = vec![0x03, 0, 0, 0, 0xff, 0xff, 0xff, 0x09, 1, 0, 0, 0];
+    huge.extend_from_slice(&[0u8; 128]);
+    closes("huge length", huge, true);
+    // Truncated handshake: we give up; the server must not care.
+    {
+        let mut c = TcpStream::connect(s.rtmp).unwrap();
+        c.write_all(&[3, 1, 2, 3]).unwrap();
+    }
+    let before = s.stream("m").unwrap()["bytes_in"].as_u64().unwrap();
+    wait_for("the publisher to go on", || {
+        s.stream("m")
+            .is_some_and(|i| i["publishing"] == true && i["bytes_in"].as_u64().unwrap() > before)
+    });
+    let metrics = String::from_utf8_lossy(&http_get(s.http, "/metrics", &[]).1).to_string();
+    assert!(
+        !metrics.contains("rts_errors_total{kind=\"protocol\"} 0\n"),
+        "{metrics}"
+    );
+    ok_exit(&mut p, "publisher");
+}
