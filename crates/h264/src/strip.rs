@@ -301,11 +301,13 @@ impl Stripper {
             cfg.sps.iter().chain(&cfg.pps).map(|n| n.bytes().as_ref()),
             &mut self.param_sets,
         );
-        if self.config.as_ref() != Some(&record) {
-            self.config = Some(record.clone());
-            if !self.transcoding {
-                self.out.push_back(Output::Config(record));
-            }
+        if self.config.as_ref() == Some(&record) {
+            // A repeated sequence header (republish, or before every keyframe).
+            return Ok(());
+        }
+        self.config = Some(record.clone());
+        if !self.transcoding {
+            self.out.push_back(Output::Config(record));
         }
         if let Some(tx) = &mut self.tx {
             // New parameter sets go to the decoder with the next IDR.

@@ -163,6 +163,10 @@ fn transcode_keeps_idrs_and_honours_keyframe_requests() {
         if i == 45 {
             s.request_keyframe();
         }
+        if i == 50 {
+            // A repeated, identical sequence header changes nothing.
+            s.push_config(configs[0].clone()).unwrap();
+        }
         s.push(AccessUnit {
             dts: au.dts,
             pts: au.dts + au.cts,
