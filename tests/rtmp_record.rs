@@ -291,3 +291,53 @@ fn ffmpeg_plays_while_publishing() {
         .wait_timeout(Duration::from_secs(30))
         .expect("publisher ends");
 }
+
+/// Garbage from one connection (a bad version, a malformed chunk stream,
+/// a connection dropped mid-handshake) closes that connection only: the
+/// next publisher is recorded.
+#[test]
+fn bad_connections_do_not_stop_the_server() {
+    use std::io::{Read, Write};
+    let Some(ffmpeg) = rts_testkit::tool("ffmpeg") else {
+        return;
+    };
+    let Some(ffprobe) = rts_testkit::tool("ffprobe") else {
+        return;
+    };
+    let Some(source) = rts_testkit::fixture("media/baseline_aaclc48k_mono.flv") else {
+        return;
+    };
+    let rec = Recorder::start("bad");
+    let mut valid_handshake = vec![3u8];
+    valid_handshake.extend_from_slice(&[0; 1536 * 2]);
+    let garbage: Vec<Vec<u8>> = vec![
+        vec![6; 1537],
+        [&valid_handshake[..], &[0x43, 0, 0, 0, 0, 0, 9, 20][..]].concat(),
+        [
+            &valid_handshake[..],
+            &[2, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0, 0][..],
+        ]
+        .concat(),
+        vec![3; 700],
+    ];
+    for bytes in garbage {
+        let mut conn = TcpStream::connect(("127.0.0.1", rec.port)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        conn.write_all(&bytes).unwrap();
+        if bytes.len() == 700 {
+            continue; // dropped mid-handshake
+        }
+        // The server closes the connection (after S0/S1/S2 when the
+        // handshake itself was fine).
+        let mut sink = Vec::new();
+        let _ = conn.read_to_end(&mut sink);
+        assert!(
+            sink.len() <= 1 + 2 * 1536,
+            "server kept talking: {} bytes",
+            sink.len()
+        );
+    }
+    ffmpeg_publish(&ffmpeg, &source, &rec.url("after"), false);
+    assert_same_media(&ffprobe, &source, &rec.wait_recording("after"));
+}

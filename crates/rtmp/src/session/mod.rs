@@ -463,6 +463,25 @@ mod tests {
                 [&c1[..], &[3, 0, 0, 0, 0, 0, 2, 20, 0, 0, 0, 0, 0x05, 0x05]].concat(),
             ),
         ];
+        // A command whose AMF0 nests 5000 objects deep, and one cut short
+        // inside a string.
+        let mut bomb = vec![0x02, 0, 7];
+        bomb.extend_from_slice(b"connect");
+        bomb.extend_from_slice(&[0, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]);
+        for _ in 0..5000 {
+            bomb.extend_from_slice(&[0x03, 0, 1, b'a']);
+        }
+        let truncated = [0x02, 0, 7, b'c', b'o', b'n'].to_vec();
+        let mut cases = cases;
+        for (what, body) in [("amf nesting bomb", bomb), ("truncated amf", truncated)] {
+            let mut enc = crate::Encoder::new();
+            let mut wire = BytesMut::from(&c1[..]);
+            enc.encode(
+                &Message::new(3, 0, types::COMMAND_AMF0, 0, Bytes::from(body)),
+                &mut wire,
+            );
+            cases.push((what, wire.to_vec()));
+        }
         for (what, input) in cases {
             let mut s = ServerSession::new(
                 Config {
