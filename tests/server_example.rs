@@ -1,0 +1,177 @@
+//! The `rts-server` example as a user runs it: the printed URLs work with
+//! ffmpeg and ffprobe, a bad config names the field, Ctrl-C stops it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rts_testkit::{ChildGuard, example_bin, free_tcp_port, run, run_ok};
+
+const T: Duration = Duration::from_secs(60);
+
+#[test]
+fn bad_config_names_the_field_and_default_config_round_trips() {
+    let bin = example_bin("rts-server");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[domain]]\nname = 'a'\nkind = 'ingest'\n[[domain]]\nname = 'b'\nkind = 'streaming'\ningest = 'zzz'\n").unwrap();
+    let out = run(
+        Command::new(&bin).arg("--config").arg(&bad),
+        "rts-server",
+        T,
+    )
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("domain[1].ingest: no domain named \"zzz\""),
+        "{err}"
+    );
+
+    let default = run_ok(
+        Command::new(&bin).arg("--print-default-config"),
+        "rts-server",
+        T,
+    )
+    .unwrap();
+    assert!(default.contains("[[domain]]"));
+    let parsed = rts::server::Config::parse(&default).unwrap();
+    assert_eq!(parsed.domains.len(), 2);
+    assert_eq!(parsed.listen.rtmp.port(), 1935);
+}
+
+#[test]
+fn printed_urls_work_and_ctrl_c_stops_it() {
+    let (Some(ffmpeg), Some(ffprobe), Some(kill), Some(file)) = (
+        rts_testkit::tool("ffmpeg"),
+        rts_testkit::tool("ffprobe"),
+        rts_testkit::tool("kill"),
+        rts_testkit::fixture("media/baseline_aaclc44k.flv"),
+    ) else {
+        return;
+    };
+    let (rtmp, http) = (free_tcp_port(), free_tcp_port());
+    let mut cmd = Command::new(example_bin("rts-server"));
+    cmd.args(["--rtmp-listen", &format!("127.0.0.1:{rtmp}")])
+        .args(["--http-listen", &format!("127.0.0.1:{http}")])
+        .args(["--auth-key", "example-key"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut server = ChildGuardWrap(Some(child));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + T;
+    while !lines.iter().any(|l: &String| l.contains("e.g.")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        lines.push(rx.recv_timeout(left).expect("rts-server printed its URLs"));
+    }
+    let url = |prefix: &str| -> String {
+        lines
+            .iter()
+            .find_map(|l| l.trim_start().strip_prefix(prefix))
+            .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no {prefix} line in {lines:#?}"))
+    };
+    let ingest = url("publish live/demo:");
+    let flv = url("flv:");
+    let rtmp_play = url("rtmp:");
+    assert!(ingest.starts_with(&format!("rtmp://127.0.0.1:{rtmp}/live/demo?auth_key=")));
+    assert!(flv.starts_with(&format!("http://127.0.0.1:{http}/live/demo.flv?auth_key=")));
+    assert!(lines.iter().any(|l| l.contains("ffmpeg -re -f lavfi")));
+
+    let mut publisher = ChildGuard::spawn(
+        Command::new(&ffmpeg)
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-stream_loop",
+                "2",
+                "-i",
+            ])
+            .arg(&file)
+            .args(["-c", "copy", "-f", "flv", &ingest])
+            .stderr(Stdio::piped()),
+        "ffmpeg publish",
+    )
+    .unwrap();
+    // Poll until the stream is there (a play before the publish is a 404).
+    let deadline = Instant::now() + T;
+    let probe = |u: &str| {
+        run(
+            Command::new(&ffprobe).args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,width",
+                "-of",
+                "csv=p=0",
+                u,
+            ]),
+            "ffprobe",
+            T,
+        )
+        .unwrap()
+    };
+    loop {
+        let out = probe(&flv);
+        if out.status.success() {
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(text.contains("h264,640"), "{text}");
+            assert!(text.contains("aac"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "FLV never played");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = probe(&rtmp_play);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("h264,640"));
+
+    // Ctrl-C while a publisher is connected: a clean, quick exit.
+    let pid = server.0.as_ref().unwrap().id();
+    run_ok(
+        Command::new(kill).args(["-INT", &pid.to_string()]),
+        "kill",
+        T,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = server.0.as_mut().unwrap().try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rts-server did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let _ = publisher.wait_timeout(T);
+}
+
+/// Kills the server if the test fails half-way.
+struct ChildGuardWrap(Option<std::process::Child>);
+
+impl Drop for ChildGuardWrap {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
