@@ -1,6 +1,6 @@
 //! The `rtp-send` example against a real receiver: ffmpeg opens the SDP the
-//! example writes (sprop-parameter-sets, packetization-mode 1), receives
-//! the H.264 RTP and decodes every frame that was sent.
+//! example writes (sprop-parameter-sets, packetization-mode 1; Opus),
+//! receives the H.264 and Opus RTP and decodes every frame that was sent.
 
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rts_testkit::{ChildGuard, example_bin, fixture, tail, tool};
 
-/// An even UDP port whose successor (RTCP) is free too, as an SDP receiver binds both.
+/// An even UDP port with the next three free: video RTP/RTCP, audio RTP/RTCP.
 fn free_rtp_port() -> u16 {
     for _ in 0..100 {
         let Ok(a) = UdpSocket::bind("127.0.0.1:0") else {
@@ -19,9 +19,7 @@ fn free_rtp_port() -> u16 {
         };
         let even = port & !1;
         drop(a);
-        if UdpSocket::bind(("127.0.0.1", even)).is_ok()
-            && UdpSocket::bind(("127.0.0.1", even + 1)).is_ok()
-        {
+        if even < 65530 && (even..even + 4).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
             return even;
         }
     }
@@ -103,18 +101,33 @@ fn ffmpeg_decodes_every_frame_sent() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("unexpected rtp-send output {line:?}"));
     assert_eq!(frames_sent, 90, "the fixture has 90 video frames");
+    let audio_sent: usize = line
+        .rsplit(", ")
+        .next()
+        .and_then(|l| l.strip_suffix(" audio frames"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected rtp-send output {line:?}"));
+    // 3 s of 20 ms Opus frames.
+    assert!((140..=160).contains(&audio_sent), "{line}");
+    assert!(
+        text.contains("m=audio") && text.contains("a=rtpmap:111 opus/48000/2"),
+        "{text}"
+    );
 
-    // ffmpeg stops on the RTCP BYE the sender ends with.
+    // ffmpeg stops on the RTCP BYEs the sender ends with.
     let got = receiver.wait_timeout(Duration::from_secs(30)).unwrap();
     let stderr = tail(&got.stderr, 3000);
     assert!(got.status.success(), "ffmpeg failed: {stderr}");
-    let decoded = String::from_utf8_lossy(&got.stdout)
-        .lines()
-        .filter(|l| l.starts_with("0,"))
-        .count();
+    let out = String::from_utf8_lossy(&got.stdout).into_owned();
+    let decoded = out.lines().filter(|l| l.starts_with("0,")).count();
+    let decoded_audio = out.lines().filter(|l| l.starts_with("1,")).count();
     assert_eq!(
         decoded, frames_sent,
         "ffmpeg decoded {decoded} of {frames_sent} frames; stderr: {stderr}"
+    );
+    assert_eq!(
+        decoded_audio, audio_sent,
+        "ffmpeg decoded {decoded_audio} of {audio_sent} Opus frames; stderr: {stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
