@@ -341,3 +341,70 @@ fn bad_connections_do_not_stop_the_server() {
     ffmpeg_publish(&ffmpeg, &source, &rec.url("after"), false);
     assert_same_media(&ffprobe, &source, &rec.wait_recording("after"));
 }
+
+/// FFmpeg 9 publishes H.265 over Enhanced RTMP (FourCC `hvc1` video tags);
+/// the recording holds every frame and FFmpeg 9 decodes it.
+#[test]
+fn modern_ffmpeg_publishes_hevc_over_enhanced_rtmp() {
+    let Some(ffmpeg9) = rts_testkit::modern_ffmpeg() else {
+        return;
+    };
+    let rec = Recorder::start("hevc");
+    run_ok(
+        Command::new(&ffmpeg9)
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=f=440:sample_rate=48000",
+                "-t",
+                "2",
+            ])
+            .args(["-c:v", "libx265", "-preset", "ultrafast"])
+            .args(["-x265-params", "bframes=3:keyint=30:log-level=error"])
+            .args([
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-f",
+                "flv",
+                &rec.url("hevc"),
+            ]),
+        "ffmpeg 9 publish",
+        Duration::from_secs(120),
+    )
+    .expect("ffmpeg 9 publishes hevc");
+    let recorded = rec.wait_recording("hevc");
+    let mut buf = BytesMut::from(&std::fs::read(&recorded).unwrap()[..]);
+    let mut demux = Demuxer::new();
+    let (mut hevc_frames, mut hevc_config, mut audio) = (0, 0, 0);
+    while let Some(tag) = demux.decode(&mut buf).unwrap() {
+        let d = &tag.data;
+        match tag.tag_type {
+            // Enhanced RTMP: IsExHeader bit, packet type, FourCC.
+            TagType::Video if d.len() > 5 && d[0] & 0x80 != 0 && &d[1..5] == b"hvc1" => {
+                match d[0] & 0x0f {
+                    0 => hevc_config += 1,
+                    1 | 3 => hevc_frames += 1,
+                    _ => {}
+                }
+            }
+            TagType::Audio => audio += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((hevc_config, hevc_frames), (1, 60));
+    assert!(audio > 90, "{audio} audio tags");
+    run_ok(
+        Command::new(&ffmpeg9)
+            .args(["-v", "error", "-xerror", "-i"])
+            .arg(&recorded)
+            .args(["-f", "null", "-"]),
+        "ffmpeg 9 decode",
+        Duration::from_secs(60),
+    )
+    .expect("the recording decodes");
+}
