@@ -785,9 +785,17 @@ impl Depacketizer {
         }));
     }
 
-    /// Ends the current access unit (end of stream) and reports it.
+    /// End of stream: an access unit still open had no marker bit, so its
+    /// last packets may be lost (a gap at the very end is invisible); it is
+    /// dropped, not reported.
     pub fn flush(&mut self) {
-        self.finish();
+        if self.cur_ts.take().is_some() {
+            self.nals.clear();
+            self.fu = None;
+            self.size = 0;
+            self.damaged = false;
+            self.stats.dropped = self.stats.dropped.saturating_add(1);
+        }
     }
 }
 

@@ -42,6 +42,7 @@ pub struct ReorderBuffer<T> {
     unwrapper: SeqUnwrapper,
     held: BTreeMap<u64, (Instant, T)>,
     started: bool,
+    waiting_since: Option<Instant>,
     stats: Stats,
 }
 
@@ -56,6 +57,7 @@ impl<T> ReorderBuffer<T> {
             unwrapper: SeqUnwrapper::default(),
             held: BTreeMap::new(),
             started: false,
+            waiting_since: None,
             stats: Stats::default(),
         }
     }
@@ -100,15 +102,25 @@ impl<T> ReorderBuffer<T> {
         self.started = true;
         if let Some((_, item)) = self.held.remove(&next) {
             self.next = Some(next.saturating_add(1));
+            self.waiting_since = None;
             return Some(Output::Packet(item));
         }
-        let (&first, &(arrived, _)) = self.held.iter().next()?;
-        let oldest = self.held.values().map(|(t, _)| *t).min().unwrap_or(arrived);
-        let expired = now.saturating_duration_since(oldest) >= self.max_wait;
+        let (&first, _) = self.held.iter().next()?;
+        // The wait starts when the first packet behind the gap arrived
+        // (scanned once per gap, not per call).
+        let since = match self.waiting_since {
+            Some(t) => t,
+            None => {
+                let t = self.held.values().map(|(t, _)| *t).min().unwrap_or(now);
+                *self.waiting_since.insert(t)
+            }
+        };
+        let expired = now.saturating_duration_since(since) >= self.max_wait;
         if expired || self.held.len() >= self.capacity {
             let gap = first.saturating_sub(next);
             self.stats.lost = self.stats.lost.saturating_add(gap);
             self.next = Some(first);
+            self.waiting_since = None;
             return Some(Output::Lost(gap));
         }
         None
@@ -117,8 +129,14 @@ impl<T> ReorderBuffer<T> {
     /// When [`ReorderBuffer::pop`] will next have something because a wait
     /// expired (`None` when nothing is waiting).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let oldest = self.held.values().map(|(t, _)| *t).min()?;
-        oldest.checked_add(self.max_wait)
+        if self.held.is_empty() {
+            return None;
+        }
+        let since = match self.waiting_since {
+            Some(t) => t,
+            None => self.held.values().map(|(t, _)| *t).min()?,
+        };
+        since.checked_add(self.max_wait)
     }
 }
 
