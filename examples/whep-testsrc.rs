@@ -10,6 +10,7 @@
 #[path = "webrtc_support/mod.rs"]
 mod support;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -19,7 +20,8 @@ use openh264::OpenH264API;
 use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, Profile};
 use openh264::formats::YUVBuffer;
 use rts::rtp::{h264, opus};
-use rts::webrtc::{Event, MediaKind, Peer};
+use rts::webrtc::fanout::Queued;
+use rts::webrtc::{Event, MediaKind, Peer, ViewerQueue};
 use rts::whip::{CreateError, ResourceId, Target};
 
 const WIDTH: usize = 640;
@@ -28,6 +30,8 @@ const FPS: u32 = 30;
 
 struct TestSrc {
     keyframe: Arc<AtomicBool>,
+    /// One bounded send queue per connected viewer (rts-webrtc fan-out).
+    queues: HashMap<ResourceId, ViewerQueue>,
 }
 
 impl support::App for TestSrc {
@@ -49,6 +53,7 @@ impl support::App for TestSrc {
                 self.keyframe.store(true, Ordering::Relaxed);
                 if matches!(event, Event::Connected) {
                     eprintln!("viewer {id} connected");
+                    self.queues.insert(id, ViewerQueue::new(1024));
                 }
             }
             Event::Disconnected { reason } => eprintln!("viewer {id} disconnected: {reason}"),
@@ -56,7 +61,9 @@ impl support::App for TestSrc {
         }
     }
 
-    fn on_closed(&mut self, _: ResourceId, _: &Target) {}
+    fn on_closed(&mut self, id: ResourceId, _: &Target) {
+        self.queues.remove(&id);
+    }
 }
 
 /// I420 frame: colour bars, a bright box moving across, a moving luma ramp.
@@ -105,7 +112,8 @@ fn pattern(n: u32) -> YUVBuffer {
 }
 
 enum Media {
-    Video(Vec<rts::rtp::Packet>),
+    /// The packets of one access unit, and whether it is a keyframe.
+    Video(Vec<rts::rtp::Packet>, bool),
     Audio(rts::rtp::Packet),
 }
 
@@ -141,15 +149,24 @@ fn video_thread(
         // Mark the SPS constrained baseline (constraint_set0..2), as its
         // tools are: profile-level-id 42e0xx.
         patch_sps_constraints(&mut au);
+        let keyframe_au = has_idr(&au);
         out.clear();
         let ts = (u64::from(n) * 90_000 / u64::from(FPS)) as u32;
         pk.packetize(&Bytes::from(au), h264::Format::AnnexB, ts, &mut out)?;
-        if tx.send(Media::Video(std::mem::take(&mut out))).is_err() {
+        if tx
+            .send(Media::Video(std::mem::take(&mut out), keyframe_au))
+            .is_err()
+        {
             return Ok(());
         }
         wake.notify_one();
     }
     Ok(())
+}
+
+fn has_idr(au: &[u8]) -> bool {
+    au.windows(4)
+        .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && w[3] & 0x1f == 5)
 }
 
 fn patch_sps_constraints(au: &mut [u8]) {
@@ -201,6 +218,7 @@ async fn main() -> anyhow::Result<()> {
         udp,
         TestSrc {
             keyframe: keyframe.clone(),
+            queues: HashMap::new(),
         },
     )
     .await?;
@@ -234,19 +252,33 @@ async fn main() -> anyhow::Result<()> {
     }
 
     tokio::spawn(host.clone().serve_http(listener));
-    // Fan-out: every packet is packetized once; per viewer the peer rewrites
-    // payload type and SSRC and encrypts.
+    // Fan-out: every packet is packetized once; each connected viewer has
+    // a bounded queue (it starts, and after an overflow resumes, at a
+    // keyframe); its peer rewrites payload type and SSRC and encrypts.
     host.run_udp(move |now, sessions| {
         while let Ok(m) = rx.try_recv() {
-            for s in sessions.sessions.values_mut() {
+            for (id, q) in sessions.app.queues.iter_mut() {
                 match &m {
-                    Media::Video(pkts) => {
-                        for p in pkts {
-                            let _ = s.peer.send_rtp(now, MediaKind::Video, p);
+                    Media::Video(pkts, key) => {
+                        for (i, p) in pkts.iter().enumerate() {
+                            q.push(Queued {
+                                kind: MediaKind::Video,
+                                packet: p.clone(),
+                                keyframe_start: *key && i == 0,
+                            });
                         }
                     }
                     Media::Audio(p) => {
-                        let _ = s.peer.send_rtp(now, MediaKind::Audio, p);
+                        q.push(Queued {
+                            kind: MediaKind::Audio,
+                            packet: p.clone(),
+                            keyframe_start: false,
+                        });
+                    }
+                }
+                if let Some(s) = sessions.sessions.get_mut(id) {
+                    while let Some(item) = q.pop() {
+                        let _ = s.peer.send_rtp(now, item.kind, &item.packet);
                     }
                 }
             }

@@ -105,11 +105,13 @@
 
 pub mod demux;
 mod error;
+pub mod fanout;
 pub mod peer;
 pub mod sdp;
 
 pub use demux::Router;
 pub use error::Error;
+pub use fanout::ViewerQueue;
 pub use peer::{
     Certificate, Config, Event, KeyframeRequest, Peer, Role, RtpPacket, Stats, Transmit,
 };
