@@ -486,8 +486,10 @@ impl Stripper {
         if tx.pending.len() >= MAX_PENDING {
             return Err(Error::Codec("decoder holds too many pictures"));
         }
-        tx.pending
-            .push(Reverse((if replay { i64::MIN } else { au.pts }, idr)));
+        // Replayed pictures keep their real pts so the labels stay in
+        // presentation order; they are not output as their time is not
+        // after the last passed-through one.
+        tx.pending.push(Reverse((au.pts, idr)));
         tx.max_pending = tx.max_pending.max(tx.pending.len());
         // OpenH264 holds a picture longer than the stream's reorder depth
         // needs (one frame even without B-frames); once more pictures are
@@ -719,7 +721,7 @@ fn encode_one(
     let mut events = Vec::new();
     // Replayed pictures (auto mode switch) and anything not after the last
     // output only serve as references.
-    if pts == i64::MIN || last_time.is_some_and(|l| pts <= l) {
+    if last_time.is_some_and(|l| pts <= l) {
         stats.dropped = stats.dropped.saturating_add(1);
         return Ok(Encoded {
             events,

@@ -68,3 +68,34 @@ fn transcode_every_input_to_ip_only() {
         assert!(psnr >= 35.0, "{}: PSNR {psnr:.2} dB below 35", input.name);
     }
 }
+
+#[test]
+fn auto_mode_switch_keeps_pictures_at_their_times() {
+    let Some(_) = rts_testkit::tool("ffprobe") else {
+        return;
+    };
+    let Some(_) = rts_testkit::tool("ffmpeg") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["high_bpyramid_aaclc44k", "main_bframes_nonref_aaclc48k"] {
+        let Some(input) = rts_testkit::fixture(&format!("media/{name}.flv")) else {
+            return;
+        };
+        let out = dir.path().join(format!("{name}.auto.flv"));
+        let s = common::strip_file(&input, &out, Settings::new(Mode::Auto)).unwrap();
+        assert!(s.is_transcoding());
+        let frames = common::ffprobe_frames(&out);
+        let types: String = frames.iter().map(|f| f.0).collect();
+        assert!(
+            types.chars().all(|c| c == 'I' || c == 'P'),
+            "{name}: {types}"
+        );
+        assert!(frames.len() >= 87, "{name}: {} frames", frames.len());
+        // A picture shown at another picture's time would drop PSNR far
+        // below this (testsrc2 moves every frame).
+        let psnr = common::psnr(&out, &input);
+        eprintln!("{name} auto: {} frames, PSNR {psnr:.2} dB", frames.len());
+        assert!(psnr >= 35.0, "{name}: PSNR {psnr:.2}");
+    }
+}
