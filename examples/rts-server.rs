@@ -126,6 +126,7 @@ fn print_urls(server: &Server) -> Result<(), String> {
     let mut site = Site::new(host(rtmp), host(http));
     site.rtmp_port = rtmp.port();
     site.http_port = http.port();
+    site.https = server.https();
     let key = |d: &rts::server::config::Domain| d.primary_key.clone().unwrap_or_default();
     let ingest_urls = generate(&site, "live", "demo", None, &Signing::new(key(ingest), now))
         .map_err(|e| e.to_string())?;
@@ -141,14 +142,12 @@ fn print_urls(server: &Server) -> Result<(), String> {
     let ingest_url = strip(ingest.signing, &ingest_urls.ingest);
     let p = &play_urls.play;
     let player_query = p.artc.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let scheme = if server.https() { "https" } else { "http" };
+    let player = format!("{scheme}://{}:{}/play/live/demo", host(http), http.port());
     let player = if play.signing {
-        format!(
-            "http://{}:{}/play/live/demo?{player_query}",
-            host(http),
-            http.port()
-        )
+        format!("{player}?{player_query}")
     } else {
-        format!("http://{}:{}/play/live/demo", host(http), http.port())
+        player
     };
     println!("rts-server: RTMP on {rtmp}, HTTP on {http}");
     println!(

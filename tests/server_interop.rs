@@ -22,6 +22,7 @@ struct TestServer {
     rt: Option<tokio::runtime::Runtime>,
     rtmp: SocketAddr,
     http: SocketAddr,
+    hub: rts::server::Hub,
     token: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<Result<(), rts::server::Error>>>,
@@ -46,6 +47,7 @@ fn server(edit: impl FnOnce(&mut Config)) -> TestServer {
         .unwrap();
     let server = rt.block_on(Server::bind(c)).unwrap();
     let (rtmp, http) = (server.rtmp_addr(), server.http_addr());
+    let hub = server.hub().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let done = rt.spawn(server.run(async {
         let _ = rx.await;
@@ -54,6 +56,7 @@ fn server(edit: impl FnOnce(&mut Config)) -> TestServer {
         rt: Some(rt),
         rtmp,
         http,
+        hub,
         token: "test-token".into(),
         stop: Some(tx),
         done: Some(done),
@@ -117,6 +120,20 @@ impl TestServer {
 
     fn stream(&self, name: &str) -> Option<serde_json::Value> {
         self.api(&format!("/api/v1/streams/live/{name}"))
+    }
+
+    /// Polls the stream's existence without the API (the HTTP port speaks
+    /// TLS): a publisher's stream shows in the hub.
+    fn wait_publishing_over_https(&self, name: &str) {
+        wait_for(&format!("{name} to be published"), || {
+            self.hub_streams()
+                .iter()
+                .any(|s| s.stream == name && s.video_codec.is_some())
+        });
+    }
+
+    fn hub_streams(&self) -> Vec<rts::server::hub::StreamInfo> {
+        self.hub.streams(Instant::now())
     }
 
     fn wait_publishing(&self, name: &str) {
@@ -700,4 +717,76 @@ fn malformed_rtmp_ends_only_that_connection() {
         "{metrics}"
     );
     ok_exit(&mut p, "publisher");
+}
+
+/// With `[tls]`, the HTTP port serves HTTPS: ffprobe plays FLV over it.
+#[test]
+fn https_serves_flv() {
+    let (Some(ffmpeg), Some(ffprobe), Some(openssl), Some(file)) = (
+        ffmpeg(),
+        rts_testkit::tool("ffprobe"),
+        rts_testkit::tool("openssl"),
+        rts_testkit::fixture("media/baseline_aaclc44k.flv"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    run_ok(
+        Command::new(openssl)
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+        "openssl req",
+        T,
+    )
+    .unwrap();
+    let tls = rts::server::config::Tls {
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    let s = server(move |c| c.tls = Some(tls));
+    let mut p = publish(&ffmpeg, &file, &s.signed_rtmp("tls"), true, 0);
+    s.wait_publishing_over_https("tls");
+    let k = sign("/live/tls.flv", now(), KEY);
+    let url = format!("https://{}/live/tls.flv?auth_key={k}", s.http);
+    let out = run_ok(
+        Command::new(&ffprobe).args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width",
+            "-of",
+            "csv=p=0",
+            &url,
+        ]),
+        "ffprobe https",
+        T,
+    )
+    .unwrap();
+    assert!(out.contains("h264,640"), "{out}");
+    // Plain HTTP on the HTTPS port gets no HTTP answer.
+    let (status, _) = http_get(s.http, "/metrics", &[]);
+    assert_eq!(status, 0);
+    ok_exit(&mut p, "publisher");
+    // A key that does not fit is a config error naming the field.
+    let c = Config {
+        tls: Some(rts::server::config::Tls {
+            cert,
+            key: dir.path().join("missing.pem"),
+        }),
+        listen: rts::server::config::Listen {
+            rtmp: "127.0.0.1:0".parse().unwrap(),
+            http: "127.0.0.1:0".parse().unwrap(),
+            rtc: "127.0.0.1:0".parse().unwrap(),
+        },
+        ..Config::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = rt.block_on(Server::bind(c)).unwrap_err().to_string();
+    assert!(err.starts_with("config: tls.key:"), "{err}");
 }

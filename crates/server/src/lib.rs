@@ -64,6 +64,7 @@ mod http;
 pub mod hub;
 pub mod metrics;
 mod rtmp;
+mod tls;
 
 pub use config::Config;
 pub use hub::Hub;
@@ -98,11 +99,21 @@ pub(crate) struct Shared {
 }
 
 /// A bound, not yet running server.
-#[derive(Debug)]
 pub struct Server {
     shared: Arc<Shared>,
     rtmp: TcpListener,
     http: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("rtmp", &self.rtmp_addr())
+            .field("http", &self.http_addr())
+            .field("https", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl Server {
@@ -110,6 +121,7 @@ impl Server {
     /// [`Config::finish`] (keys and token filled); it is checked again.
     pub async fn bind(mut config: Config) -> Result<Server, Error> {
         config.finish()?;
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let bind = |what, addr| async move {
             TcpListener::bind(addr)
                 .await
@@ -122,6 +134,7 @@ impl Server {
             shared: Arc::new(Shared { config, hub }),
             rtmp,
             http,
+            tls,
         })
     }
 
@@ -144,6 +157,11 @@ impl Server {
         &self.shared.config
     }
 
+    /// Whether the HTTP port serves HTTPS (`[tls]` configured).
+    pub fn https(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// The stream hub.
     pub fn hub(&self) -> &Hub {
         &self.shared.hub
@@ -156,21 +174,40 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        let Server { shared, rtmp, http } = self;
+        let Server {
+            shared,
+            rtmp,
+            http,
+            tls,
+        } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
 
         // HTTP.
         let app = http::router(shared.clone());
         let mut http_stop = stop_rx.clone();
-        tasks.spawn(async move {
-            let serve = axum::serve(http, app).with_graceful_shutdown(async move {
-                let _ = http_stop.changed().await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!("http server: {e}");
+        let stopped = async move {
+            let _ = http_stop.changed().await;
+        };
+        match tls {
+            Some(acceptor) => {
+                let listener = tls::Listener::new(http, acceptor, stop_rx.clone());
+                tasks.spawn(async move {
+                    let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
+                    if let Err(e) = serve.await {
+                        tracing::error!("https server: {e}");
+                    }
+                });
             }
-        });
+            None => {
+                tasks.spawn(async move {
+                    let serve = axum::serve(http, app).with_graceful_shutdown(stopped);
+                    if let Err(e) = serve.await {
+                        tracing::error!("http server: {e}");
+                    }
+                });
+            }
+        }
 
         // Grace-period expiry.
         let hub = shared.hub.clone();
