@@ -207,14 +207,18 @@ fn main() -> anyhow::Result<()> {
         bail!("no audio in {}", input.display());
     }
 
-    // The source's length in 48 kHz samples: last pts + one AAC frame.
+    // The source's length: the samples the transcoder counted (access units
+    // plus silence it inserted for gaps), not pts (FLV rounds them to ms).
     let first = first_pts.unwrap_or_default();
-    let source = last_pts.saturating_sub(first).as_secs_f64()
-        + if input_rate > 0 {
-            1024.0 / f64::from(input_rate)
-        } else {
-            0.0
-        };
+    let (core_rate, out_rate) = t
+        .config()
+        .map_or((0, 0), |c| (c.sample_rate(), c.output_sample_rate()));
+    let source = if core_rate > 0 && out_rate > 0 {
+        aus as f64 * 1024.0 / f64::from(core_rate)
+            + t.stats().gap_samples as f64 / f64::from(out_rate)
+    } else {
+        0.0
+    };
     let source_48k = (source * 48_000.0).round() as u64;
     let pre_skip = t.delay();
     let mut w = PacketWriter::new(BufWriter::new(File::create(output)?));
@@ -267,7 +271,7 @@ fn main() -> anyhow::Result<()> {
             c.channels().unwrap_or(0)
         );
     }
-    println!("access units {aus}, {:.3} s", source);
+    println!("access units {aus}, {source:.3} s (pts {first:?} to {last_pts:?})");
     println!(
         "opus packets {} x {} samples, {:.1} kbit/s",
         packets.len(),
