@@ -33,16 +33,18 @@ fn connected_viewer(server: SocketAddr, client_addr: SocketAddr) -> (Peer, Insta
         .with_interceptor_registry(registry)
         .build(now)
         .unwrap();
-    client
-        .add_transceiver_from_kind(
-            RtpCodecKind::Video,
-            Some(RTCRtpTransceiverInit {
-                direction: RTCRtpTransceiverDirection::Recvonly,
-                streams: vec![],
-                send_encodings: vec![],
-            }),
-        )
-        .unwrap();
+    for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+        client
+            .add_transceiver_from_kind(
+                kind,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    streams: vec![],
+                    send_encodings: vec![],
+                }),
+            )
+            .unwrap();
+    }
     let offer = client.create_offer(None).unwrap();
     client.set_local_description(now, offer).unwrap();
     let cand = CandidateHostConfig {
@@ -92,6 +94,8 @@ fn connected_viewer(server: SocketAddr, client_addr: SocketAddr) -> (Peer, Insta
                 message: t.contents,
             });
         }
+        while client.poll_event().is_some() {}
+        while client.poll_read().is_some() {}
         while let Some(ev) = peer.poll_event() {
             if matches!(ev, Event::Connected) {
                 return (peer, now);

@@ -15,7 +15,9 @@
 //!   explicitly so the [`demux::Router`] can route by STUN USERNAME.
 //! - **Keyframe requests**: the stack drops inbound RTCP at the end of its
 //!   interceptor chain; a tap interceptor surfaces PLI (RFC 4585 6.3.1) and
-//!   FIR (RFC 5104 4.3.1) as [`Event::KeyframeRequested`].
+//!   FIR (RFC 5104 4.3.1) as [`Event::KeyframeRequested`], and generic
+//!   NACKs (RFC 4585 6.2.1), which the peer answers from rts-rtp's
+//!   `SendHistory` (the stack's own NACK responder is not used).
 //! - **Codecs** ([`sdp`]): H.264 packetization-mode=1 constrained baseline
 //!   (RFC 6184 8.1; 42e01f or 42001f, whichever the offer has), RTX with
 //!   `apt` (RFC 4588 8.6), rtcp-fb nack, nack pli, ccm fir, transport-cc;

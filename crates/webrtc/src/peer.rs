@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use rtc::dtls::cipher_suite::CipherSuiteId;
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+use rtc::interceptor::NackGeneratorBuilder;
 use rtc::interceptor::{Interceptor, Packet as IPacket, Registry, Slot, StreamInfo, TaggedPacket};
-use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
 use rtc::interceptor::{ReceiverReportBuilder, SenderReportBuilder};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::RTCPeerConnection;
@@ -41,6 +41,8 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+
+use rts_rtp::history::{self as rtp_history, SendHistory};
 
 use crate::error::Error;
 
@@ -184,6 +186,7 @@ pub enum Event {
 struct Feedback {
     requests: VecDeque<KeyframeRequest>,
     nacks: u64,
+    nack_list: VecDeque<TransportLayerNack>,
 }
 
 /// Surfaces PLI and FIR, which the stack's terminus would otherwise drop:
@@ -211,13 +214,17 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
                     f.requests.push_back(KeyframeRequest::Pli);
                 } else if any.is::<FullIntraRequest>() {
                     f.requests.push_back(KeyframeRequest::Fir);
-                } else if any.is::<TransportLayerNack>() {
+                } else if let Some(n) = any.downcast_ref::<TransportLayerNack>() {
                     f.nacks = f.nacks.saturating_add(1);
+                    f.nack_list.push_back(n.clone());
                 }
             }
             // Bounded: a flood of PLIs needs one keyframe, not thousands.
             while f.requests.len() > 16 {
                 f.requests.pop_front();
+            }
+            while f.nack_list.len() > 64 {
+                f.nack_list.pop_front();
             }
         }
         self.read.push_back(msg);
@@ -326,6 +333,8 @@ pub struct Peer {
     ufrag: String,
     feedback: Arc<Mutex<Feedback>>,
     senders: BTreeMap<MediaKindKey, (RTCRtpSenderId, u8, u32)>,
+    /// Sent video, for answering NACKs (rts-rtp's send history).
+    history: Option<SendHistory>,
     receivers: Vec<RTCRtpReceiverId>,
     payload_types: BTreeMap<u8, (MediaKind, Codec)>,
     events: VecDeque<Event>,
@@ -403,7 +412,6 @@ impl Peer {
         let mut me = media_engine()?;
         let feedback = Arc::new(Mutex::new(Feedback::default()));
         let registry = Registry::new()
-            .with(Slot::NackResponder, NackResponderBuilder::new().build())
             .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
             .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
             .with(Slot::SenderReport, SenderReportBuilder::new().build())
@@ -549,6 +557,12 @@ impl Peer {
             }
         }
         let receivers = pc.get_receivers().collect();
+        let history = senders.get(&MediaKindKey::Video).map(|(_, _, ssrc)| {
+            SendHistory::new(rtp_history::Config {
+                ssrc: *ssrc,
+                ..Default::default()
+            })
+        });
 
         let peer = Self {
             pc,
@@ -556,6 +570,7 @@ impl Peer {
             local_addr: config.local_addr,
             ufrag: config.ice_ufrag.clone(),
             feedback,
+            history,
             senders,
             receivers,
             payload_types,
@@ -630,7 +645,30 @@ impl Peer {
             message: BytesMut::from(datagram),
         });
         self.pump();
+        self.answer_nacks(now);
         res.map_err(Error::stack)
+    }
+
+    /// Resends what NACKs (RFC 4585 6.2.1) ask for, from the send history.
+    fn answer_nacks(&mut self, now: Instant) {
+        let nacks: Vec<TransportLayerNack> = match self.feedback.lock() {
+            Ok(mut f) => f.nack_list.drain(..).collect(),
+            Err(_) => return,
+        };
+        let Some(history) = self.history.as_mut() else {
+            return;
+        };
+        let Some((id, _, _)) = self.senders.get(&MediaKindKey::Video).copied() else {
+            return;
+        };
+        for nack in &nacks {
+            history.on_nack(now, nack);
+        }
+        while let Some(p) = history.poll_transmit() {
+            if let Some(mut sender) = self.pc.rtp_sender(id) {
+                let _ = sender.write_rtp(now, p.to_rtc());
+            }
+        }
     }
 
     /// Tells the peer that `now` has come (call at [`Peer::poll_timeout`]).
@@ -711,6 +749,21 @@ impl Peer {
         };
         packet.header.payload_type = pt;
         packet.header.ssrc = ssrc;
+        if kind == MediaKind::Video
+            && let Some(h) = self.history.as_mut()
+        {
+            h.record(
+                now,
+                &rts_rtp::Packet {
+                    marker: packet.header.marker,
+                    payload_type: pt,
+                    sequence_number: packet.header.sequence_number,
+                    timestamp: packet.header.timestamp,
+                    ssrc,
+                    payload: rts_rtp::Payload::from_bytes(packet.payload.clone()),
+                },
+            );
+        }
         let mut sender = self
             .pc
             .rtp_sender(id)
