@@ -29,9 +29,11 @@
 //!   licence, hence off by default) decodes it at the SBR rate, v2 as
 //!   stereo. Implicit SBR signalling (an AAC-LC config whose stream carries
 //!   SBR data) is not detected: symphonia then plays the AAC-LC core only.
-//!   More than two channels are refused by name: symphonia 0.6 decodes mono
-//!   and stereo only ([`transcode::downmix_to_stereo`] is ready for a
-//!   decoder that does).
+//!   More than two channels are refused by name without the feature
+//!   (symphonia 0.6 decodes mono and stereo only); with `he-aac`, libfdk-aac
+//!   decodes 3 to 8 channels and downmixes them to stereo
+//!   ([`transcode::downmix_to_stereo`] is the same matrix for a decoder
+//!   that does not).
 //!
 //! A synchronous `push`/`pop` object (CPU-heavy: run it off the async
 //! runtime). Time is passed in, nothing reads a clock:

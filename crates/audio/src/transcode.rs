@@ -230,15 +230,20 @@ impl Pipeline {
             )));
         }
         // HE-AAC v2's parametric stereo turns a mono core into stereo.
-        let channels = if profile == Profile::HeAacV2 {
+        let coded_channels = asc.channels().unwrap_or(0);
+        // With libfdk-aac (he-aac feature), 3 to 8 channels are decoded and
+        // downmixed to stereo by the decoder (its ITU-R BS.775 matrix).
+        let fdk_downmix = cfg!(feature = "he-aac") && (3..=8).contains(&coded_channels);
+        let channels = if profile == Profile::HeAacV2 || fdk_downmix {
             2
         } else {
-            asc.channels().unwrap_or(0)
+            coded_channels
         };
         if !(1..=2).contains(&channels) {
             return Err(Error::Unsupported(format!(
                 "AAC-LC with {channels} channels (channel configuration {}): the AAC decoder \
-                 decodes mono and stereo only; publish mono or stereo",
+                 decodes mono and stereo only; publish mono or stereo (or build rts-audio \
+                 with the he-aac feature, whose decoder downmixes)",
                 asc.channel_configuration
             )));
         }
@@ -261,7 +266,7 @@ impl Pipeline {
         } else {
             1024
         };
-        let decoder = if he_aac {
+        let decoder = if he_aac || fdk_downmix {
             Self::fdk(asc, ch)?
         } else {
             let mut params = AudioCodecParameters::new();
@@ -1116,5 +1121,53 @@ mod tests {
             assert!(goertzel(1000.0) > 100.0 * goertzel(700.0), "{profile}");
             assert!(goertzel(1000.0) > 100.0 * goertzel(1500.0), "{profile}");
         }
+    }
+
+    /// 5.1 AAC-LC from ffmpeg's encoder with a tone in front-left only:
+    /// libfdk-aac downmixes to stereo and the tone stays left.
+    #[cfg(feature = "he-aac")]
+    #[test]
+    fn surround_downmixed_with_fdk() {
+        let Some(ffmpeg) = rts_testkit::tool("ffmpeg") else {
+            return;
+        };
+        let path = std::env::temp_dir().join(format!("rts-audio-51-{}.aac", std::process::id()));
+        let status = std::process::Command::new(ffmpeg)
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+            ])
+            .arg("sine=frequency=1000:sample_rate=48000:duration=1")
+            .args(["-af", "pan=5.1|FL=c0", "-c:a", "aac", "-f", "adts"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let (asc, aus) = units(&std::fs::read(&path).unwrap());
+        assert_eq!(
+            AudioSpecificConfig::parse(&asc).unwrap().channels(),
+            Some(6)
+        );
+        let mut t = AacToOpus::new(Config::default()).unwrap();
+        t.set_config(&asc).unwrap();
+        assert_eq!(t.channels(), 2);
+        let p = run(&mut t, &aus, 48_000, 0);
+        assert_eq!(t.stats().decode_errors, 0);
+        let mut dec = opus2::Decoder::new(48_000, opus2::Channels::Stereo).unwrap();
+        let (mut l, mut r) = (0.0f64, 0.0f64);
+        let mut buf = vec![0f32; 960 * 2];
+        for packet in &p {
+            let n = dec.decode_float(&packet.data, &mut buf, false).unwrap();
+            for f in buf[..n * 2].chunks_exact(2) {
+                l += f64::from(f[0]).powi(2);
+                r += f64::from(f[1]).powi(2);
+            }
+        }
+        assert!(l > 1.0 && l > 1000.0 * r, "left {l} right {r}");
     }
 }
