@@ -581,7 +581,9 @@ fn read_flv(addr: SocketAddr, path: &str) -> (usize, u32, Duration) {
             }
             video += 1;
             if let Some(l) = last {
-                max_gap = max_gap.max(tag.timestamp.saturating_sub(l));
+                // A step back counts as the worst step.
+                let step = tag.timestamp.checked_sub(l).unwrap_or(u32::MAX);
+                max_gap = max_gap.max(step);
             }
             last = Some(tag.timestamp);
         }
@@ -789,4 +791,51 @@ fn https_serves_flv() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let err = rt.block_on(Server::bind(c)).unwrap_err().to_string();
     assert!(err.starts_with("config: tls.key:"), "{err}");
+}
+
+/// A publisher that comes back within the grace period keeps its viewers:
+/// the FLV response goes on through both publications with continuous
+/// timestamps, and ends after the grace period once the second one leaves.
+#[test]
+fn republish_within_grace_keeps_viewers() {
+    let (Some(ffmpeg), Some(file)) = (
+        ffmpeg(),
+        rts_testkit::fixture("media/baseline_aaclc44k.flv"),
+    ) else {
+        return;
+    };
+    let s = server(|c| c.limits.publisher_grace_ms = 5000);
+    let mut first = publish(&ffmpeg, &file, &s.signed_rtmp("re"), true, 0);
+    s.wait_publishing("re");
+    let k = sign("/live/re.flv", now(), KEY);
+    let addr = s.http;
+    let viewer = std::thread::spawn(move || read_flv(addr, &format!("/live/re.flv?auth_key={k}")));
+    wait_for("the viewer", || {
+        s.stream("re").is_some_and(|i| i["viewers"]["flv"] == 1)
+    });
+    ok_exit(&mut first, "first publisher");
+    wait_for("the grace period", || {
+        s.stream("re").is_some_and(|i| i["publishing"] == false)
+    });
+    let mut second = publish(&ffmpeg, &file, &s.signed_rtmp("re"), true, 0);
+    s.wait_publishing("re");
+    assert_eq!(
+        s.stream("re").unwrap()["viewers"]["flv"],
+        1,
+        "the viewer stayed"
+    );
+    ok_exit(&mut second, "second publisher");
+    // ffmpeg ends each publication with an AVC end-of-sequence tag: 91
+    // video tags each.
+    let (frames, max_gap, took) = viewer.join().unwrap();
+    eprintln!("republish: {frames} video frames, largest step {max_gap} ms, {took:?}");
+    assert!(
+        frames > 90 + 30 && frames <= 182,
+        "{frames} frames over two publications"
+    );
+    assert!(
+        max_gap < 200,
+        "timestamps jumped by {max_gap} ms at the republish"
+    );
+    wait_for("the stream to end", || s.stream("re").is_none());
 }
