@@ -4,9 +4,18 @@
 
 mod webrtc_common;
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use webrtc_common::{Server, browser, node_json};
+
+/// One browser test at a time: frame-rate and decode-ratio figures mean
+/// little when several Chromium instances starve each other on 2 cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn play(node: &std::path::PathBuf, dir: &std::path::PathBuf, url: &str) -> serde_json::Value {
     node_json(
@@ -21,16 +30,21 @@ fn play(node: &std::path::PathBuf, dir: &std::path::PathBuf, url: &str) -> serde
 #[test]
 fn chromium_plays_whep_testsrc() {
     let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
     let server = Server::start("whep-testsrc");
     let url = format!("http://{}/live/test/whep", server.http);
 
     let mut r = play(&node, &dir, &url);
     eprintln!("whep_play: {r}");
     // Time to first frame is a wall-clock figure on a machine shared with
-    // builds: one retry when only that limit is missed.
-    if r["firstFrameMs"].as_f64().is_none_or(|t| t > 500.0) {
+    // builds and other interop tests: up to two retries when only that
+    // limit is missed.
+    for attempt in 1..=2 {
+        if r["firstFrameMs"].as_f64().is_some_and(|t| t <= 500.0) {
+            break;
+        }
         r = play(&node, &dir, &url);
-        eprintln!("whep_play (retry): {r}");
+        eprintln!("whep_play (retry {attempt}): {r}");
     }
     assert_eq!(r["ok"], true, "no video decoded: {r}");
     let v = &r["video"];
@@ -56,6 +70,7 @@ fn chromium_plays_whep_testsrc() {
 #[test]
 fn whep_for_an_unknown_stream_is_404() {
     let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
     let server = Server::start("whep-testsrc");
     let url = format!("http://{}/live/nothing/whep", server.http);
     let r = node_json(
@@ -68,4 +83,41 @@ fn whep_for_an_unknown_stream_is_404() {
     assert_eq!(r["ok"], false);
     let err = r["error"].as_str().unwrap_or("");
     assert!(err.contains("POST 404"), "{r}");
+}
+
+/// Two browsers at once on the server's one UDP socket: the demultiplexer
+/// routes each by its ICE username, then by address.
+#[test]
+fn two_chromium_viewers_share_one_udp_socket() {
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let server = Server::start("whep-testsrc");
+    let url = format!("http://{}/live/test/whep", server.http);
+    let viewers: Vec<_> = (0..2)
+        .map(|_| {
+            let (node, dir, url) = (node.clone(), dir.clone(), url.clone());
+            std::thread::spawn(move || {
+                node_json(
+                    &node,
+                    &dir,
+                    "whep_play.js",
+                    &[&url, "3"],
+                    Duration::from_secs(90),
+                )
+            })
+        })
+        .collect();
+    for v in viewers {
+        let r = v.join().expect("driver thread");
+        eprintln!("whep_play: {r}");
+        assert_eq!(r["ok"], true, "{r}");
+        let decoded = r["video"]["framesDecoded"].as_f64().unwrap_or(0.0);
+        let received = r["video"]["framesReceived"].as_f64().unwrap_or(0.0);
+        assert!(decoded >= 60.0, "only {decoded} frames decoded in 3 s");
+        assert!(
+            decoded / received >= 0.9,
+            "decoded/received {decoded}/{received}"
+        );
+        assert_eq!(r["deleteStatus"], 200);
+    }
 }
