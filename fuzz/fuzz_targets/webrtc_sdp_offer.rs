@@ -36,6 +36,17 @@ fuzz_target!(|data: &[u8]| {
     let pts = sdp::payload_types(&text);
     for m in &summary.media {
         for pt in &m.usable {
+            // RFC 8843 9.1: in a BUNDLE a payload type means one codec; an
+            // offer that maps it twice is not checked against the flat map.
+            let prefix = format!("a=rtpmap:{pt} ");
+            if text
+                .lines()
+                .filter(|l| l.trim_start().starts_with(&prefix))
+                .count()
+                > 1
+            {
+                continue;
+            }
             // A usable payload type is an H.264 or Opus rtpmap of its kind.
             let (kind, codec) = pts.get(pt).copied().expect("usable pt is mapped");
             match kind {
