@@ -62,6 +62,7 @@ mod access;
 pub mod config;
 mod http;
 pub mod hub;
+mod io;
 pub mod metrics;
 mod rtmp;
 mod tls;
@@ -185,13 +186,19 @@ impl Server {
 
         // HTTP.
         let app = http::router(shared.clone());
+        // A viewer that does not read for this long is cut off.
+        let write_timeout = shared
+            .config
+            .limits
+            .max_behind()
+            .max(Duration::from_secs(1));
         let mut http_stop = stop_rx.clone();
         let stopped = async move {
             let _ = http_stop.changed().await;
         };
         match tls {
             Some(acceptor) => {
-                let listener = tls::Listener::new(http, acceptor, stop_rx.clone());
+                let listener = tls::Listener::new(http, acceptor, stop_rx.clone(), write_timeout);
                 tasks.spawn(async move {
                     let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
                     if let Err(e) = serve.await {
@@ -201,7 +208,11 @@ impl Server {
             }
             None => {
                 tasks.spawn(async move {
-                    let serve = axum::serve(http, app).with_graceful_shutdown(stopped);
+                    let listener = io::Listener {
+                        tcp: http,
+                        timeout: write_timeout,
+                    };
+                    let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
                     if let Err(e) = serve.await {
                         tracing::error!("http server: {e}");
                     }

@@ -15,6 +15,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::config::{ConfigError, Tls};
+use crate::io::WriteTimeout;
 
 /// Longest a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,7 +53,7 @@ pub(crate) fn acceptor(t: &Tls) -> Result<TlsAcceptor, ConfigError> {
 
 /// An axum listener over TLS.
 pub(crate) struct Listener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    rx: mpsc::Receiver<(TlsStream<WriteTimeout<TcpStream>>, SocketAddr)>,
     addr: SocketAddr,
 }
 
@@ -61,6 +62,7 @@ impl Listener {
         tcp: TcpListener,
         acceptor: TlsAcceptor,
         mut stop: watch::Receiver<bool>,
+        write_timeout: Duration,
     ) -> Self {
         let addr = tcp
             .local_addr()
@@ -80,6 +82,8 @@ impl Listener {
                         continue;
                     }
                 };
+                let _ = socket.set_nodelay(true);
+                let socket = WriteTimeout::new(socket, write_timeout);
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
@@ -98,7 +102,7 @@ impl Listener {
 }
 
 impl axum::serve::Listener for Listener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TlsStream<WriteTimeout<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
