@@ -465,7 +465,7 @@ fn auth_refusals_and_secondary_key() {
     // The secondary key publishes, with a URL that expires 2 s from now:
     // the running stream goes on.
     let t = now();
-    let expiring = sign("/live/a", t + 3 - 1440 * 60, KEY2);
+    let expiring = sign("/live/a", t + 5 - 1440 * 60, KEY2);
     let mut p = publish(
         &ffmpeg,
         &file,
@@ -474,7 +474,7 @@ fn auth_refusals_and_secondary_key() {
         1,
     );
     s.wait_publishing("a");
-    let expires = t + 3;
+    let expires = t + 5;
     wait_for("the URL to expire while publishing", || now() > expires + 1);
     let info = s.stream("a").unwrap();
     assert_eq!(info["publishing"], true, "{info}");
