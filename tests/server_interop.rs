@@ -471,7 +471,7 @@ fn auth_refusals_and_secondary_key() {
         &file,
         &s.rtmp_url("live", "a", Some(expiring)),
         true,
-        1,
+        3,
     );
     s.wait_publishing("a");
     let expires = t + 5;
