@@ -8,8 +8,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use rts_auth as auth;
 pub use rts_audio as audio;
+pub use rts_auth as auth;
 pub use rts_flv as flv;
 pub use rts_h264 as h264;
 pub use rts_rtmp as rtmp;
