@@ -255,7 +255,8 @@ impl<'a> AuthKey<'a> {
         // Leading zeros are refused: the hash covers the decimal text, and a
         // signer never writes them.
         let leading_zero = ts.len() > 1 && ts.starts_with('0');
-        if ts.is_empty() || ts.len() > 20 || leading_zero || !ts.bytes().all(|b| b.is_ascii_digit()) {
+        if ts.is_empty() || ts.len() > 20 || leading_zero || !ts.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(Malformed::Timestamp);
         }
         let timestamp = ts.parse::<u64>().map_err(|_| Malformed::Timestamp)?;
