@@ -5,180 +5,19 @@
 //! Each test runs the server in-process on 127.0.0.1 port 0.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rts::server::Server;
 use rts::server::config::Config;
 use rts_testkit::{ChildGuard, run_ok};
 
-const KEY: &str = "primary-test-key";
-const KEY2: &str = "secondary-test-key";
+mod server_common;
+use server_common::*;
+
 const T: Duration = Duration::from_secs(60);
-
-struct TestServer {
-    rt: Option<tokio::runtime::Runtime>,
-    rtmp: SocketAddr,
-    http: SocketAddr,
-    hub: rts::server::Hub,
-    token: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<Result<(), rts::server::Error>>>,
-}
-
-fn server(edit: impl FnOnce(&mut Config)) -> TestServer {
-    let mut c = Config::default();
-    c.listen.rtmp = "127.0.0.1:0".parse().unwrap();
-    c.listen.http = "127.0.0.1:0".parse().unwrap();
-    c.api.token = Some("test-token".into());
-    c.set_default_key(KEY);
-    for d in &mut c.domains {
-        d.secondary_key = Some(KEY2.into());
-    }
-    c.limits.publisher_grace_ms = 0;
-    edit(&mut c);
-    c.finish().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt.block_on(Server::bind(c)).unwrap();
-    let (rtmp, http) = (server.rtmp_addr(), server.http_addr());
-    let hub = server.hub().clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let done = rt.spawn(server.run(async {
-        let _ = rx.await;
-    }));
-    TestServer {
-        rt: Some(rt),
-        rtmp,
-        http,
-        hub,
-        token: "test-token".into(),
-        stop: Some(tx),
-        done: Some(done),
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let (Some(rt), Some(done)) = (self.rt.take(), self.done.take()) {
-            let r =
-                rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), done).await });
-            if !std::thread::panicking() {
-                assert!(r.is_ok(), "the server did not shut down within 10 s");
-            }
-            rt.shutdown_timeout(Duration::from_secs(1));
-        }
-    }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn sign(uri: &str, ts: u64, key: &str) -> String {
-    rts::auth::sign(uri, ts, "0", "0", key).unwrap()
-}
-
-impl TestServer {
-    fn rtmp_url(&self, app: &str, stream: &str, auth: Option<String>) -> String {
-        let q = auth.map(|k| format!("?auth_key={k}")).unwrap_or_default();
-        format!("rtmp://{}/{app}/{stream}{q}", self.rtmp)
-    }
-
-    fn signed_rtmp(&self, stream: &str) -> String {
-        self.rtmp_url(
-            "live",
-            stream,
-            Some(sign(&format!("/live/{stream}"), now(), KEY)),
-        )
-    }
-
-    fn signed_flv(&self, stream: &str) -> String {
-        let k = sign(&format!("/live/{stream}.flv"), now(), KEY);
-        format!("http://{}/live/{stream}.flv?auth_key={k}", self.http)
-    }
-
-    fn api(&self, path: &str) -> Option<serde_json::Value> {
-        let (status, body) = http_get(
-            self.http,
-            path,
-            &[("Authorization", &format!("Bearer {}", self.token))],
-        );
-        (status == 200).then(|| serde_json::from_slice(&body).unwrap())
-    }
-
-    fn stream(&self, name: &str) -> Option<serde_json::Value> {
-        self.api(&format!("/api/v1/streams/live/{name}"))
-    }
-
-    /// Polls the stream's existence without the API (the HTTP port speaks
-    /// TLS): a publisher's stream shows in the hub.
-    fn wait_publishing_over_https(&self, name: &str) {
-        wait_for(&format!("{name} to be published"), || {
-            self.hub_streams()
-                .iter()
-                .any(|s| s.stream == name && s.video_codec.is_some())
-        });
-    }
-
-    fn hub_streams(&self) -> Vec<rts::server::hub::StreamInfo> {
-        self.hub.streams(Instant::now())
-    }
-
-    fn wait_publishing(&self, name: &str) {
-        wait_for(&format!("{name} to be published"), || {
-            self.stream(name)
-                .is_some_and(|s| s["publishing"] == true && s["video_codec"].is_string())
-        });
-    }
-}
-
-/// Polls `cond` until it holds (deadline 30 s).
-#[track_caller]
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A plain HTTP/1.1 GET: status and body (of a non-streaming response).
-fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| out[p + 4..].to_vec())
-        .unwrap_or_default();
-    (status, body)
-}
 
 fn ffmpeg() -> Option<PathBuf> {
     rts_testkit::tool("ffmpeg")
@@ -538,57 +377,6 @@ fn second_publisher_is_refused_first_continues() {
             .is_some_and(|i| i["bytes_in"].as_u64().unwrap() > before)
     });
     ok_exit(&mut first, "first publisher");
-}
-
-/// Counts FLV video tags read from an HTTP-FLV response until it ends, and
-/// the largest step between their timestamps (ms).
-fn read_flv(addr: SocketAddr, path: &str) -> (usize, u32, Duration) {
-    let mut sock = TcpStream::connect(addr).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        sock,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let start = Instant::now();
-    let mut raw = Vec::new();
-    let _ = sock.read_to_end(&mut raw);
-    let took = start.elapsed();
-    // Undo chunked transfer coding, then demux.
-    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let mut body = Vec::new();
-    let mut rest = &raw[head_end..];
-    while let Some(p) = rest.windows(2).position(|w| w == b"\r\n") {
-        let Ok(n) = usize::from_str_radix(std::str::from_utf8(&rest[..p]).unwrap_or("x"), 16)
-        else {
-            break;
-        };
-        if n == 0 || rest.len() < p + 2 + n {
-            break;
-        }
-        body.extend_from_slice(&rest[p + 2..p + 2 + n]);
-        rest = &rest[(p + 4 + n).min(rest.len())..];
-    }
-    let mut demux = rts::flv::Demuxer::new();
-    let mut buf = bytes::BytesMut::from(&body[..]);
-    let (mut video, mut last, mut max_gap) = (0, None, 0);
-    while let Ok(Some(tag)) = demux.decode(&mut buf) {
-        if tag.tag_type == rts::flv::TagType::Video {
-            let (h, _) = rts::flv::VideoTagHeader::parse(&tag.data).unwrap();
-            if h.is_sequence_header() {
-                continue;
-            }
-            video += 1;
-            if let Some(l) = last {
-                // A step back counts as the worst step.
-                let step = tag.timestamp.checked_sub(l).unwrap_or(u32::MAX);
-                max_gap = max_gap.max(step);
-            }
-            last = Some(tag.timestamp);
-        }
-    }
-    (video, max_gap, took)
 }
 
 /// A viewer that stops reading is dropped; another viewer of the same
