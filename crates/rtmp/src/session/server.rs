@@ -357,6 +357,52 @@ impl ServerSession {
         })
     }
 
+    /// `publish` or `play`: the name may carry a query (`demo?auth_key=…`);
+    /// the stream must come from createStream and be idle. The application
+    /// answers the event with `accept_*` or `reject_*`.
+    fn request_stream(&mut self, stream_id: u32, name: &str, publish: bool) {
+        let (stream, query) = command::split_name(name);
+        let (stream, query) = (stream.to_owned(), query.to_owned());
+        let app = self.app.clone();
+        let valid = !stream.is_empty();
+        match self.stream_mut(stream_id) {
+            Some(s) if valid && s.state == StreamState::Idle => {
+                let event = if publish {
+                    s.state = StreamState::PublishPending(stream.clone());
+                    ServerEvent::PublishRequested {
+                        stream_id,
+                        app,
+                        stream,
+                        query,
+                    }
+                } else {
+                    s.state = StreamState::PlayPending(stream.clone());
+                    ServerEvent::PlayRequested {
+                        stream_id,
+                        app,
+                        stream,
+                        query,
+                    }
+                };
+                self.events.push_back(event);
+            }
+            _ if publish => {
+                let why = if valid {
+                    "publish needs a stream from createStream that is not in use"
+                } else {
+                    "publish needs a stream name, as in rtmp://host/app/stream"
+                };
+                self.status(stream_id, Level::Error, code::PUBLISH_BAD_NAME, why);
+            }
+            _ => self.status(
+                stream_id,
+                Level::Error,
+                code::PLAY_STREAM_NOT_FOUND,
+                "play needs a stream name and a stream from createStream that is not in use",
+            ),
+        }
+    }
+
     fn stream_mut(&mut self, stream_id: u32) -> Option<&mut Stream> {
         self.streams.iter_mut().find(|s| s.id == stream_id)
     }
@@ -430,57 +476,11 @@ impl ServerSession {
                 Ok(())
             }
             ("publish", _) => {
-                let name = cmd.arg_str(0).unwrap_or("");
-                let (stream, query) = command::split_name(name);
-                let (stream, query) = (stream.to_owned(), query.to_owned());
-                let app = self.app.clone();
-                let valid = !stream.is_empty();
-                match self.stream_mut(msid) {
-                    Some(s) if valid && s.state == StreamState::Idle => {
-                        s.state = StreamState::PublishPending(stream.clone());
-                        self.events.push_back(ServerEvent::PublishRequested {
-                            stream_id: msid,
-                            app,
-                            stream,
-                            query,
-                        });
-                    }
-                    _ => {
-                        let why = if valid {
-                            "publish needs a stream from createStream that is not in use"
-                        } else {
-                            "publish needs a stream name, as in rtmp://host/app/stream"
-                        };
-                        self.status(msid, Level::Error, code::PUBLISH_BAD_NAME, why);
-                    }
-                }
+                self.request_stream(msid, cmd.arg_str(0).unwrap_or(""), true);
                 Ok(())
             }
             ("play", _) => {
-                let name = cmd.arg_str(0).unwrap_or("");
-                let (stream, query) = command::split_name(name);
-                let (stream, query) = (stream.to_owned(), query.to_owned());
-                let app = self.app.clone();
-                let valid = !stream.is_empty();
-                match self.stream_mut(msid) {
-                    Some(s) if valid && s.state == StreamState::Idle => {
-                        s.state = StreamState::PlayPending(stream.clone());
-                        self.events.push_back(ServerEvent::PlayRequested {
-                            stream_id: msid,
-                            app,
-                            stream,
-                            query,
-                        });
-                    }
-                    _ => {
-                        self.status(
-                            msid,
-                            Level::Error,
-                            code::PLAY_STREAM_NOT_FOUND,
-                            "play needs a stream name and a stream from createStream that is not in use",
-                        );
-                    }
-                }
+                self.request_stream(msid, cmd.arg_str(0).unwrap_or(""), false);
                 Ok(())
             }
             ("FCUnpublish", _) => {
