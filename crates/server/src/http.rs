@@ -25,7 +25,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/streams", get(list_streams))
         .route("/api/v1/streams/{app}/{stream}", get(one_stream))
         .route("/metrics", get(metrics))
-        .route("/play/{app}/{stream}", get(player))
+        .merge(crate::web::routes())
         .route("/{app}/{file}", get(flv))
         .with_state(shared)
 }
@@ -253,33 +253,4 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         .metrics()
         .render(&shared.hub.streams(Instant::now()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
-}
-
-/// `GET /play/{app}/{stream}`: a page that plays the FLV stream.
-async fn player(
-    Path((app, stream)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    if rts_auth::urls::check_name("app", &app)
-        .and_then(|()| rts_auth::urls::check_name("stream", &stream))
-        .is_err()
-    {
-        return text(StatusCode::NOT_FOUND, "not found".into());
-    }
-    let q = query
-        .filter(|q| {
-            q.bytes()
-                .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'<' | b'>'))
-        })
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    let page = format!(
-        "<!doctype html><meta charset=utf-8><title>{app}/{stream}</title>\
-<h1>{app}/{stream}</h1>\
-<p>Browser playback over WebRTC (ARTC) comes with the WebRTC server. \
-Meanwhile play the stream with <code>ffplay</code> or VLC:</p>\
-<pre id=u></pre>\
-<script>document.getElementById('u').textContent = 'ffplay \"' + location.origin + '/{app}/{stream}.flv{q}\"';</script>"
-    );
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }

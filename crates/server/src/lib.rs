@@ -66,6 +66,7 @@ mod io;
 pub mod metrics;
 mod rtmp;
 mod tls;
+mod web;
 
 pub use config::Config;
 pub use hub::Hub;
