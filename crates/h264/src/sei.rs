@@ -43,6 +43,43 @@ impl SeiMessage {
     }
 }
 
+/// UUID of the rts wall-clock SEI (`user_data_unregistered`): the 16 ASCII
+/// bytes `rts-wallclock-v1`. The payload after it is 8 bytes, a big-endian
+/// `u64` of microseconds since the Unix epoch (UTC) at capture or send time.
+/// A contract shared with the web player and `rts-probe`.
+pub const WALLCLOCK_UUID: [u8; 16] = *b"rts-wallclock-v1";
+
+/// Builds an SEI NAL unit (header `0x06` included, emulation prevention
+/// applied) carrying one wall-clock `user_data_unregistered` message:
+/// [`WALLCLOCK_UUID`] then `micros` as 8 bytes big-endian.
+pub fn build_wallclock(micros: u64) -> Vec<u8> {
+    let mut rbsp = Vec::with_capacity(27);
+    rbsp.push(USER_DATA_UNREGISTERED as u8);
+    rbsp.push(24);
+    rbsp.extend_from_slice(&WALLCLOCK_UUID);
+    rbsp.extend_from_slice(&micros.to_be_bytes());
+    rbsp.push(0x80);
+    let mut nal = vec![0x06];
+    nal.extend(escape(&rbsp));
+    nal
+}
+
+/// The wall-clock time (microseconds since the Unix epoch) of the first
+/// [`WALLCLOCK_UUID`] message in an SEI NAL unit (header byte included),
+/// or `None` when `nal` is not an SEI, is malformed, or carries none.
+pub fn parse_wallclock(nal: &[u8]) -> Option<u64> {
+    if nal.first().map(|b| b & 0x1f) != Some(6) {
+        return None;
+    }
+    parse(nal).ok()?.iter().find_map(|m| {
+        let (uuid, data) = m.as_user_data_unregistered()?;
+        if uuid != WALLCLOCK_UUID {
+            return None;
+        }
+        Some(u64::from_be_bytes(data.get(..8)?.try_into().ok()?))
+    })
+}
+
 /// Parses the messages of an SEI NAL unit (header byte included, emulation
 /// prevention still present).
 pub fn parse(nal: &[u8]) -> Result<Vec<SeiMessage>, Error> {
@@ -144,5 +181,51 @@ mod tests {
         assert_eq!(parse(&nal).unwrap(), msgs);
         assert!(parse(&nal[..nal.len() - 3]).is_err());
         assert!(parse(&[6, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn wallclock_round_trip() {
+        for micros in [
+            0u64,
+            1,
+            1_764_000_000_123_456,
+            0x0000_0300_0001_0000,
+            u64::MAX,
+        ] {
+            let nal = build_wallclock(micros);
+            assert_eq!(nal[0], 0x06);
+            assert_eq!(parse_wallclock(&nal), Some(micros), "{micros}");
+            assert!(!nal.windows(3).any(|w| w == [0, 0, 1] || w == [0, 0, 0]));
+        }
+        // Same bytes as the generic builder.
+        let generic = build(&[SeiMessage::user_data_unregistered(
+            WALLCLOCK_UUID,
+            &42u64.to_be_bytes(),
+        )])
+        .unwrap();
+        assert_eq!(build_wallclock(42), generic);
+        assert_eq!(&build_wallclock(42)[1..3], &[5, 24]);
+        assert_eq!(&build_wallclock(42)[3..19], b"rts-wallclock-v1");
+    }
+
+    #[test]
+    fn wallclock_rejects_others() {
+        // Another UUID, a short payload, a non-SEI NAL, garbage.
+        let other = build(&[SeiMessage::user_data_unregistered([1; 16], &[0; 8])]).unwrap();
+        assert_eq!(parse_wallclock(&other), None);
+        let short = build(&[SeiMessage::user_data_unregistered(WALLCLOCK_UUID, &[0; 7])]).unwrap();
+        assert_eq!(parse_wallclock(&short), None);
+        let mut not_sei = build_wallclock(7);
+        not_sei[0] = 0x65;
+        assert_eq!(parse_wallclock(&not_sei), None);
+        assert_eq!(parse_wallclock(&[]), None);
+        assert_eq!(parse_wallclock(&[6, 5, 24, 1]), None);
+        // Found after another message in the same NAL.
+        let both = build(&[
+            SeiMessage::user_data_unregistered([1; 16], b"x"),
+            SeiMessage::user_data_unregistered(WALLCLOCK_UUID, &9u64.to_be_bytes()),
+        ])
+        .unwrap();
+        assert_eq!(parse_wallclock(&both), Some(9));
     }
 }
