@@ -7,6 +7,10 @@ pub enum Error {
     /// The offer could not be parsed as SDP.
     #[error("malformed sdp offer: {0}")]
     MalformedOffer(String),
+    /// The answer to our offer (client side) was unusable: not SDP, too
+    /// large, or without H.264 or Opus.
+    #[error("unusable sdp answer: {0}")]
+    MalformedAnswer(String),
     /// The offer has no codec this server can use.
     #[error(
         "the offer has no usable codec: {0}; offer H.264 (packetization-mode=1, constrained baseline \

@@ -1,6 +1,7 @@
-//! Server-side WebRTC peer, sans-IO: the answer to a browser's (or OBS's,
-//! or FFmpeg's) offer, ICE-lite, DTLS-SRTP, RTCP feedback, and one UDP
-//! socket for every peer.
+//! WebRTC peer, sans-IO: on the server side the answer to a browser's (or
+//! OBS's, or FFmpeg's) offer, ICE-lite, DTLS-SRTP, RTCP feedback, and one
+//! UDP socket for every peer; on the client side ([`Peer::offer`], used by
+//! `rts-probe`) a WHEP player or WHIP publisher.
 //!
 //! Built on the webrtc-rs sans-IO `rtc` stack (0.21); this crate owns the
 //! parts that stack leaves silent (see `docs/decisions/webrtc-stack.md`):
@@ -27,6 +28,15 @@
 //! - **Media**: we send only RTP the caller packetized (rts-rtp); the peer
 //!   rewrites payload type and SSRC to the negotiated ones and encrypts, so
 //!   one packetized stream feeds every viewer.
+//! - **Client side** ([`Peer::offer`] then [`Peer::accept_answer`]): the
+//!   same codecs and interceptors; full ICE, controlling (RFC 8445 6.1.1),
+//!   checks to the answer's candidates; `a=setup:actpass`, so a passive
+//!   answer makes us the DTLS client (RFC 8842 5). [`Role`] still names
+//!   what the remote does: `Role::Publisher` plays (recvonly; packets come
+//!   out as [`Event::Rtp`], NACKs are generated for lost video),
+//!   `Role::Viewer` publishes ([`Peer::send_rtp`]). Then the same
+//!   `handle_receive` / `handle_timeout` / `poll_*` loop as below, on a
+//!   socket of its own (no [`Router`] needed).
 //! - **Liveness**: a peer that sends nothing (STUN, DTLS, RTP, RTCP) for
 //!   [`Config::idle_timeout`] is disconnected; FFmpeg's WHIP client does not
 //!   answer consent-freshness checks (RFC 7675), so we do not depend on them.

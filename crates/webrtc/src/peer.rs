@@ -38,7 +38,9 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
 };
-use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use rtc::rtp_transceiver::{
+    RTCRtpReceiverId, RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit,
+};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
@@ -320,9 +322,183 @@ fn media_engine() -> Result<MediaEngine, Error> {
     Ok(me)
 }
 
-/// A server-side WebRTC peer (sans-IO).
-///
-/// Made from an offer by [`Peer::accept`], which also returns the answer.
+/// The stack's peer connection with our codecs, interceptors and DTLS/SRTP
+/// settings; ICE-lite for the answering server, full ICE for a client.
+fn build_connection(
+    now: Instant,
+    config: &Config,
+    lite: bool,
+) -> Result<(RTCPeerConnection, Arc<Mutex<Feedback>>), Error> {
+    let mut me = media_engine()?;
+    let feedback = Arc::new(Mutex::new(Feedback::default()));
+    let registry = Registry::new()
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+        .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
+        .with(Slot::SenderReport, SenderReportBuilder::new().build())
+        .with(
+            Slot::Custom(14_000),
+            FeedbackTap {
+                shared: feedback.clone(),
+                read: VecDeque::new(),
+                write: VecDeque::new(),
+            },
+        );
+    let registry = configure_twcc(registry, &mut me).map_err(Error::stack)?;
+
+    let setting = SettingEngineBuilder::new()
+        .with_lite(lite)
+        .with_answering_dtls_role(RTCDtlsRole::Server)
+        .with_ice_credentials(config.ice_ufrag.clone(), config.ice_pwd.clone())
+        .with_srtp_protection_profiles(vec![
+            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
+            SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
+        ])
+        .with_dtls_cipher_suites(vec![
+            CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_128_Gcm_Sha256,
+            CipherSuiteId::Tls_Ecdhe_Ecdsa_With_ChaCha20_Poly1305_Sha256,
+            CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_256_Cbc_Sha,
+        ])
+        .build();
+    let rtc_config = RTCConfigurationBuilder::new()
+        .with_certificates(vec![config.certificate.0.clone()])
+        .build();
+    let pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(rtc_config)
+        .with_setting_engine(setting)
+        .with_media_engine(me)
+        .with_interceptor_registry(registry)
+        .build(now)
+        .map_err(Error::stack)?;
+
+    Ok((pc, feedback))
+}
+
+/// Adds our audio and video tracks (H.264 and Opus, the configured SSRCs).
+fn add_send_tracks(
+    pc: &mut RTCPeerConnection,
+    config: &Config,
+    video: bool,
+    audio: bool,
+) -> Result<Vec<(MediaKind, RTCRtpSenderId, u32)>, Error> {
+    let mut sender_ids = Vec::new();
+    {
+        let tracks = [
+            (video, MediaKind::Video, config.video_ssrc),
+            (audio, MediaKind::Audio, config.audio_ssrc),
+        ];
+        for (offered, kind, ssrc) in tracks {
+            if !offered {
+                continue;
+            }
+            let (rk, codec) = match kind {
+                MediaKind::Video => (
+                    RtpCodecKind::Video,
+                    RTCRtpCodec {
+                        mime_type: MIME_TYPE_H264.to_owned(),
+                        clock_rate: 90000,
+                        channels: 0,
+                        sdp_fmtp_line:
+                            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+                                .to_owned(),
+                        rtcp_feedback: vec![],
+                    },
+                ),
+                MediaKind::Audio => (
+                    RtpCodecKind::Audio,
+                    RTCRtpCodec {
+                        mime_type: MIME_TYPE_OPUS.to_owned(),
+                        clock_rate: 48000,
+                        channels: 2,
+                        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+                        rtcp_feedback: vec![],
+                    },
+                ),
+            };
+            let name = match kind {
+                MediaKind::Video => "video",
+                MediaKind::Audio => "audio",
+            };
+            let track = MediaStreamTrack::new(
+                "rts".to_owned(),
+                format!("rts-{name}"),
+                format!("rts-{name}"),
+                rk,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec,
+                    ..Default::default()
+                }],
+            );
+            let id = pc.add_track(track).map_err(Error::stack)?;
+            sender_ids.push((kind, id, ssrc));
+        }
+    }
+    Ok(sender_ids)
+}
+
+/// Adds the configured host candidates and the end-of-candidates marker.
+fn add_local_candidates(pc: &mut RTCPeerConnection, config: &Config) -> Result<(), Error> {
+    for addr in &config.candidates {
+        let cand = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: addr.ip().to_string(),
+                port: addr.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()
+        .map_err(Error::stack)?;
+        let init = RTCIceCandidate::from(&cand)
+            .to_json()
+            .map_err(Error::stack)?;
+        pc.add_local_candidate(init).map_err(Error::stack)?;
+    }
+    pc.add_local_candidate(Default::default())
+        .map_err(Error::stack)?;
+    Ok(())
+}
+
+/// The negotiated payload type of each sender.
+fn resolve_senders(
+    pc: &mut RTCPeerConnection,
+    sender_ids: &[(MediaKind, RTCRtpSenderId, u32)],
+) -> BTreeMap<MediaKindKey, (RTCRtpSenderId, u8, u32)> {
+    let mut senders = BTreeMap::new();
+    for &(kind, id, ssrc) in sender_ids {
+        let pt = pc.rtp_sender(id).and_then(|mut s| {
+            s.get_parameters()
+                .rtp_parameters
+                .codecs
+                .first()
+                .map(|c| c.payload_type)
+        });
+        if let Some(pt) = pt {
+            senders.insert(key(kind), (id, pt, ssrc));
+        }
+    }
+    senders
+}
+
+fn video_history(
+    senders: &BTreeMap<MediaKindKey, (RTCRtpSenderId, u8, u32)>,
+) -> Option<SendHistory> {
+    senders.get(&MediaKindKey::Video).map(|(_, _, ssrc)| {
+        SendHistory::new(rtp_history::Config {
+            ssrc: *ssrc,
+            ..Default::default()
+        })
+    })
+}
+
+/// A WebRTC peer (sans-IO): the server side, made from an offer by
+/// [`Peer::accept`] (which also returns the answer), or the client side,
+/// made by [`Peer::offer`] and completed by [`Peer::accept_answer`].
 /// Feed it datagrams ([`Peer::handle_receive`]) and timer expiries
 /// ([`Peer::handle_timeout`]); drain [`Peer::poll_transmit`] and
 /// [`Peer::poll_event`] after each call.
@@ -345,6 +521,10 @@ pub struct Peer {
     next_stats: Instant,
     connected: bool,
     closed: bool,
+    /// Client only: our senders, resolved once the answer is in.
+    pending_senders: Vec<(MediaKind, RTCRtpSenderId, u32)>,
+    /// Client only: the offer is out, the answer not yet applied.
+    awaiting_answer: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -409,125 +589,17 @@ impl Peer {
             }));
         }
 
-        let mut me = media_engine()?;
-        let feedback = Arc::new(Mutex::new(Feedback::default()));
-        let registry = Registry::new()
-            .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
-            .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
-            .with(Slot::SenderReport, SenderReportBuilder::new().build())
-            .with(
-                Slot::Custom(14_000),
-                FeedbackTap {
-                    shared: feedback.clone(),
-                    read: VecDeque::new(),
-                    write: VecDeque::new(),
-                },
-            );
-        let registry = configure_twcc(registry, &mut me).map_err(Error::stack)?;
-
-        let setting = SettingEngineBuilder::new()
-            .with_lite(true)
-            .with_answering_dtls_role(RTCDtlsRole::Server)
-            .with_ice_credentials(config.ice_ufrag.clone(), config.ice_pwd.clone())
-            .with_srtp_protection_profiles(vec![
-                SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
-                SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
-            ])
-            .with_dtls_cipher_suites(vec![
-                CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_128_Gcm_Sha256,
-                CipherSuiteId::Tls_Ecdhe_Ecdsa_With_ChaCha20_Poly1305_Sha256,
-                CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_256_Cbc_Sha,
-            ])
-            .build();
-        let rtc_config = RTCConfigurationBuilder::new()
-            .with_certificates(vec![config.certificate.0.clone()])
-            .build();
-        let mut pc = RTCPeerConnectionBuilder::new()
-            .with_configuration(rtc_config)
-            .with_setting_engine(setting)
-            .with_media_engine(me)
-            .with_interceptor_registry(registry)
-            .build(now)
-            .map_err(Error::stack)?;
-
-        let mut sender_ids = Vec::new();
-        if role == Role::Viewer {
-            let tracks = [
-                (video, MediaKind::Video, config.video_ssrc),
-                (audio, MediaKind::Audio, config.audio_ssrc),
-            ];
-            for (offered, kind, ssrc) in tracks {
-                if !offered {
-                    continue;
-                }
-                let (rk, codec) = match kind {
-                    MediaKind::Video => (
-                        RtpCodecKind::Video,
-                        RTCRtpCodec {
-                            mime_type: MIME_TYPE_H264.to_owned(),
-                            clock_rate: 90000,
-                            channels: 0,
-                            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".to_owned(),
-                            rtcp_feedback: vec![],
-                        },
-                    ),
-                    MediaKind::Audio => (
-                        RtpCodecKind::Audio,
-                        RTCRtpCodec {
-                            mime_type: MIME_TYPE_OPUS.to_owned(),
-                            clock_rate: 48000,
-                            channels: 2,
-                            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-                            rtcp_feedback: vec![],
-                        },
-                    ),
-                };
-                let name = match kind {
-                    MediaKind::Video => "video",
-                    MediaKind::Audio => "audio",
-                };
-                let track = MediaStreamTrack::new(
-                    "rts".to_owned(),
-                    format!("rts-{name}"),
-                    format!("rts-{name}"),
-                    rk,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(ssrc),
-                            ..Default::default()
-                        },
-                        codec,
-                        ..Default::default()
-                    }],
-                );
-                let id = pc.add_track(track).map_err(Error::stack)?;
-                sender_ids.push((kind, id, ssrc));
-            }
-        }
+        let (mut pc, feedback) = build_connection(now, config, true)?;
+        let sender_ids = if role == Role::Viewer {
+            add_send_tracks(&mut pc, config, video, audio)?
+        } else {
+            Vec::new()
+        };
 
         let offer_desc = RTCSessionDescription::offer(offer.to_owned()).map_err(Error::stack)?;
         pc.set_remote_description(now, offer_desc)
             .map_err(|e| Error::MalformedOffer(e.to_string()))?;
-        for addr in &config.candidates {
-            let cand = CandidateHostConfig {
-                base_config: CandidateConfig {
-                    network: "udp".to_owned(),
-                    address: addr.ip().to_string(),
-                    port: addr.port(),
-                    component: 1,
-                    ..Default::default()
-                },
-                ..Default::default()
-            }
-            .new_candidate_host()
-            .map_err(Error::stack)?;
-            let init = RTCIceCandidate::from(&cand)
-                .to_json()
-                .map_err(Error::stack)?;
-            pc.add_local_candidate(init).map_err(Error::stack)?;
-        }
-        pc.add_local_candidate(Default::default())
-            .map_err(Error::stack)?;
+        add_local_candidates(&mut pc, config)?;
         let answer = pc.create_answer(None).map_err(Error::stack)?;
         pc.set_local_description(now, answer)
             .map_err(Error::stack)?;
@@ -543,28 +615,38 @@ impl Peer {
         {
             return Err(Error::NoUsableCodec("no codec survived negotiation".into()));
         }
-        let mut senders = BTreeMap::new();
-        for (kind, id, ssrc) in sender_ids {
-            let pt = pc.rtp_sender(id).and_then(|mut s| {
-                s.get_parameters()
-                    .rtp_parameters
-                    .codecs
-                    .first()
-                    .map(|c| c.payload_type)
-            });
-            if let Some(pt) = pt {
-                senders.insert(key(kind), (id, pt, ssrc));
-            }
-        }
-        let receivers = pc.get_receivers().collect();
-        let history = senders.get(&MediaKindKey::Video).map(|(_, _, ssrc)| {
-            SendHistory::new(rtp_history::Config {
-                ssrc: *ssrc,
-                ..Default::default()
-            })
-        });
+        let peer = Self::from_parts(
+            now,
+            pc,
+            role,
+            config,
+            feedback,
+            sender_ids,
+            payload_types,
+            false,
+        );
+        Ok((peer, answer_sdp))
+    }
 
-        let peer = Self {
+    #[allow(clippy::too_many_arguments)]
+    fn from_parts(
+        now: Instant,
+        mut pc: RTCPeerConnection,
+        role: Role,
+        config: &Config,
+        feedback: Arc<Mutex<Feedback>>,
+        sender_ids: Vec<(MediaKind, RTCRtpSenderId, u32)>,
+        payload_types: BTreeMap<u8, (MediaKind, Codec)>,
+        awaiting_answer: bool,
+    ) -> Self {
+        let (senders, pending_senders) = if awaiting_answer {
+            (BTreeMap::new(), sender_ids)
+        } else {
+            (resolve_senders(&mut pc, &sender_ids), Vec::new())
+        };
+        let receivers = pc.get_receivers().collect();
+        let history = video_history(&senders);
+        Self {
             pc,
             role,
             local_addr: config.local_addr,
@@ -582,8 +664,100 @@ impl Peer {
             next_stats: now.checked_add(config.stats_interval).unwrap_or(now),
             connected: false,
             closed: false,
+            pending_senders,
+            awaiting_answer,
+        }
+    }
+
+    /// The client side (a WHEP player or WHIP publisher): makes an offer.
+    /// Returns the peer and the offer SDP to POST; apply the server's
+    /// answer with [`Peer::accept_answer`].
+    ///
+    /// `role` is, as for [`Peer::accept`], what the *remote* does:
+    /// [`Role::Publisher`] to play (WHEP: the server sends, we receive
+    /// H.264 and Opus, `recvonly`), [`Role::Viewer`] to publish (WHIP: we
+    /// send H.264 and Opus with the configured SSRCs, `sendrecv` as
+    /// browsers offer it). The offer: full ICE, controlling (RFC 8445 6.1.1)
+    /// with the configured host candidates, `a=setup:actpass` so a passive
+    /// answer makes us the DTLS client (RFC 8842 5), the certificate's
+    /// SHA-256 fingerprint, rtcp-mux, BUNDLE, the same codecs and feedback
+    /// as the server side. The idle timeout runs from `now`.
+    pub fn offer(now: Instant, role: Role, config: &Config) -> Result<(Self, String), Error> {
+        let (mut pc, feedback) = build_connection(now, config, false)?;
+        let sender_ids = match role {
+            Role::Viewer => add_send_tracks(&mut pc, config, true, true)?,
+            Role::Publisher => {
+                for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+                    pc.add_transceiver_from_kind(
+                        kind,
+                        Some(RTCRtpTransceiverInit {
+                            direction: RTCRtpTransceiverDirection::Recvonly,
+                            streams: vec![],
+                            send_encodings: vec![],
+                        }),
+                    )
+                    .map_err(Error::stack)?;
+                }
+                Vec::new()
+            }
         };
-        Ok((peer, answer_sdp))
+        let offer = pc.create_offer(None).map_err(Error::stack)?;
+        pc.set_local_description(now, offer).map_err(Error::stack)?;
+        add_local_candidates(&mut pc, config)?;
+        let offer_sdp = pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or(Error::Usage("the stack made no local description"))?;
+        let payload_types = sdp::payload_types(&offer_sdp);
+        let peer = Self::from_parts(
+            now,
+            pc,
+            role,
+            config,
+            feedback,
+            sender_ids,
+            payload_types,
+            true,
+        );
+        Ok((peer, offer_sdp))
+    }
+
+    /// Applies the server's answer to our [`Peer::offer`] (client side).
+    /// ICE checks to the answer's candidates start at the next
+    /// [`Peer::handle_timeout`]; [`Event::Connected`] follows ICE and DTLS.
+    pub fn accept_answer(&mut self, now: Instant, answer: &str) -> Result<(), Error> {
+        if !self.awaiting_answer {
+            return Err(Error::Usage(
+                "accept_answer is for a peer made by Peer::offer, once",
+            ));
+        }
+        if answer.len() > sdp::MAX_OFFER_LEN {
+            return Err(Error::MalformedAnswer(
+                "answer larger than the SDP limit".into(),
+            ));
+        }
+        let desc = RTCSessionDescription::answer(answer.to_owned())
+            .map_err(|e| Error::MalformedAnswer(e.to_string()))?;
+        self.pc
+            .set_remote_description(now, desc)
+            .map_err(|e| Error::MalformedAnswer(e.to_string()))?;
+        self.awaiting_answer = false;
+        let payload_types = sdp::payload_types(answer);
+        if !payload_types
+            .values()
+            .any(|(_, c)| matches!(c, Codec::H264 | Codec::Opus))
+        {
+            return Err(Error::MalformedAnswer(
+                "neither H.264 nor Opus was accepted".into(),
+            ));
+        }
+        self.payload_types = payload_types;
+        let ids = std::mem::take(&mut self.pending_senders);
+        self.senders = resolve_senders(&mut self.pc, &ids);
+        self.history = video_history(&self.senders);
+        self.receivers = self.pc.get_receivers().collect();
+        self.pump();
+        Ok(())
     }
 
     /// Our ICE username fragment.

@@ -1,0 +1,235 @@
+//! Our client side ([`Peer::offer`]: full ICE, controlling, DTLS client)
+//! against our server side ([`Peer::accept`]: ICE-lite, DTLS server), in
+//! process on a virtual clock: WHEP-style play and WHIP-style publish.
+//! Both ends are this crate; `two_peers.rs` checks the server against the
+//! stack's own offerer, and the root test `webrtc_client_testsrc.rs` runs
+//! the client over real UDP.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rts_webrtc::{Certificate, Codec, Config, Error, Event, MediaKind, Peer, Role, Router};
+
+const SERVER: &str = "127.0.0.1:8000";
+const CLIENT: &str = "127.0.0.1:50000";
+
+fn config(local: SocketAddr, ufrag: &str, ssrcs: (u32, u32)) -> Config {
+    Config {
+        local_addr: local,
+        candidates: vec![local],
+        certificate: Certificate::generate().unwrap(),
+        ice_ufrag: ufrag.into(),
+        ice_pwd: format!("{ufrag}-password-0123456789"),
+        video_ssrc: ssrcs.0,
+        audio_ssrc: ssrcs.1,
+        idle_timeout: Duration::from_secs(10),
+        stats_interval: Duration::from_secs(1),
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    client_connected: bool,
+    server_connected: bool,
+    /// (kind, codec, sequence number) received by the receiving side.
+    rtp: Vec<(MediaKind, Codec, u16)>,
+}
+
+fn packet(seq: u16, ts: u32, payload: Vec<u8>) -> rtc::rtp::Packet {
+    rtc::rtp::Packet {
+        header: rtc::rtp::header::Header {
+            version: 2,
+            marker: true,
+            payload_type: 0, // rewritten by the peer
+            sequence_number: seq,
+            timestamp: ts,
+            ssrc: 0,
+            ..Default::default()
+        },
+        payload: bytes::Bytes::from(payload),
+    }
+}
+
+/// Runs a client and a server for 3 s of virtual time; the side that sends
+/// media (server when `play`, client otherwise) sends 100 video and 50
+/// audio packets once connected.
+fn run(play: bool) -> (Seen, String, String) {
+    let server_addr: SocketAddr = SERVER.parse().unwrap();
+    let client_addr: SocketAddr = CLIENT.parse().unwrap();
+    let start = Instant::now();
+    let mut now = start;
+    let (client_role, server_role) = if play {
+        (Role::Publisher, Role::Viewer)
+    } else {
+        (Role::Viewer, Role::Publisher)
+    };
+    let (mut client, offer) = Peer::offer(
+        now,
+        client_role,
+        &config(client_addr, "cliufrag", (0x5555_0001, 0x5555_0002)),
+    )
+    .unwrap();
+    let (mut server, answer) = Peer::accept(
+        now,
+        &offer,
+        server_role,
+        &config(server_addr, "srvufrag", (0x1111_2222, 0x3333_4444)),
+    )
+    .unwrap();
+    client.accept_answer(now, &answer).unwrap();
+    assert!(
+        matches!(client.accept_answer(now, &answer), Err(Error::Usage(_))),
+        "an answer applies once"
+    );
+    let mut router = Router::new(16);
+    router.insert(server.ice_ufrag(), 1u8);
+
+    let mut seen = Seen::default();
+    let mut sent = 0u16;
+    let end = start + Duration::from_secs(3);
+    while now < end {
+        let mut moved = true;
+        while moved {
+            moved = false;
+            while let Some(t) = client.poll_transmit() {
+                assert_eq!(t.destination, server_addr);
+                moved = true;
+                if router.route(client_addr, &t.contents) == Some(1) {
+                    server
+                        .handle_receive(now, client_addr, &t.contents)
+                        .unwrap_or(());
+                }
+            }
+            while let Some(t) = server.poll_transmit() {
+                assert_eq!(t.destination, client_addr);
+                moved = true;
+                client
+                    .handle_receive(now, server_addr, &t.contents)
+                    .unwrap_or(());
+            }
+        }
+        for (is_client, peer) in [(true, &mut client), (false, &mut server)] {
+            while let Some(ev) = peer.poll_event() {
+                match ev {
+                    Event::Connected if is_client => seen.client_connected = true,
+                    Event::Connected => seen.server_connected = true,
+                    Event::Rtp {
+                        kind,
+                        codec,
+                        packet,
+                    } => {
+                        assert_eq!(is_client, play, "only the receiving side gets RTP");
+                        seen.rtp.push((kind, codec, packet.header.sequence_number));
+                    }
+                    Event::Disconnected { reason } => panic!("disconnected: {reason}"),
+                    _ => {}
+                }
+            }
+        }
+        if client.is_connected() && server.is_connected() && sent < 100 {
+            let sender = if play { &mut server } else { &mut client };
+            let ts = u32::from(sent) * 3000;
+            assert!(
+                sender
+                    .send_rtc_rtp(
+                        now,
+                        MediaKind::Video,
+                        packet(sent, ts, vec![0x65, 0x88, sent as u8])
+                    )
+                    .unwrap()
+            );
+            if sent.is_multiple_of(2) {
+                assert!(
+                    sender
+                        .send_rtc_rtp(
+                            now,
+                            MediaKind::Audio,
+                            packet(sent / 2, ts * 16 / 30, vec![0xfc, 1, 2])
+                        )
+                        .unwrap()
+                );
+            }
+            sent += 1;
+        }
+        now += Duration::from_millis(5);
+        for peer in [&mut client, &mut server] {
+            if peer.poll_timeout().is_some_and(|t| t <= now) {
+                peer.handle_timeout(now).unwrap_or(());
+            }
+        }
+    }
+    (seen, offer, answer)
+}
+
+#[test]
+fn client_plays_from_server() {
+    let (seen, offer, answer) = run(true);
+    assert!(
+        !offer.contains("a=ice-lite"),
+        "the client runs full ICE: {offer}"
+    );
+    assert!(offer.contains("a=setup:actpass"), "{offer}");
+    assert!(offer.contains("a=recvonly"), "{offer}");
+    assert!(offer.contains("127.0.0.1 50000 typ host"), "{offer}");
+    assert!(
+        offer.contains("packetization-mode=1") && offer.contains("opus/48000/2"),
+        "{offer}"
+    );
+    assert!(answer.contains("a=setup:passive"), "{answer}");
+    assert!(seen.client_connected && seen.server_connected);
+    let video: Vec<u16> = seen
+        .rtp
+        .iter()
+        .filter(|(k, c, _)| *k == MediaKind::Video && *c == Codec::H264)
+        .map(|r| r.2)
+        .collect();
+    let audio = seen
+        .rtp
+        .iter()
+        .filter(|(k, c, _)| *k == MediaKind::Audio && *c == Codec::Opus)
+        .count();
+    assert_eq!(
+        video,
+        (0..100).collect::<Vec<_>>(),
+        "every video packet, in order"
+    );
+    assert_eq!(audio, 50);
+}
+
+#[test]
+fn client_publishes_to_server() {
+    let (seen, offer, _answer) = run(false);
+    assert!(
+        offer.contains("a=sendrecv") || offer.contains("a=sendonly"),
+        "{offer}"
+    );
+    assert!(seen.client_connected && seen.server_connected);
+    let video = seen
+        .rtp
+        .iter()
+        .filter(|(k, c, _)| *k == MediaKind::Video && *c == Codec::H264)
+        .count();
+    let audio = seen
+        .rtp
+        .iter()
+        .filter(|(k, c, _)| *k == MediaKind::Audio && *c == Codec::Opus)
+        .count();
+    assert_eq!((video, audio), (100, 50));
+}
+
+#[test]
+fn bad_answers_are_errors() {
+    let now = Instant::now();
+    let addr: SocketAddr = CLIENT.parse().unwrap();
+    let (mut client, _) =
+        Peer::offer(now, Role::Publisher, &config(addr, "cliufrag", (1, 2))).unwrap();
+    assert!(matches!(
+        client.accept_answer(now, "not sdp"),
+        Err(Error::MalformedAnswer(_))
+    ));
+    let huge = "v=0\r\n".repeat(20_000);
+    assert!(matches!(
+        client.accept_answer(now, &huge),
+        Err(Error::MalformedAnswer(_))
+    ));
+}
