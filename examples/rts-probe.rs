@@ -1,0 +1,770 @@
+//! Glass-to-glass latency probe: publishes a generated H.264 stream over
+//! RTMP whose every access unit carries its wall-clock send time (the
+//! `rts-wallclock-v1` SEI, `rts::h264::sei::build_wallclock`), plays it back
+//! over WHEP (our WebRTC client, `rts::webrtc::Peer::offer`) or HTTP-FLV,
+//! and prints one JSON line with time to first frame and the latency
+//! distribution (receive wall time minus the SEI's send time, per frame).
+//!
+//! ```text
+//! cargo run --release --example rts-probe -- \
+//!     --publish rtmp://127.0.0.1:1935/live/probe \
+//!     --play http://127.0.0.1:8080/live/probe.flv   # or .../live/probe/whep
+//!     [--duration 10] [--fps 30] [--size 640x360]
+//! ```
+//!
+//! Video only: openh264, constrained baseline, no B-frames, a keyframe
+//! every 2 s (no AAC encoder in tree, so no audio is published; WHEP audio
+//! packets the server sends are still counted). Without `--publish` the
+//! probe only plays (e.g. `whep-testsrc`), with no latency samples unless
+//! the stream carries the SEI. Progress goes to stderr. Exit codes: 0 ok,
+//! 1 failure (connection, HTTP status, no frame received), 2 bad arguments.
+//! Only `http://` play URLs (no TLS client here).
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, anyhow, bail};
+use bytes::{BufMut, Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use openh264::OpenH264API;
+use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, Profile};
+use openh264::formats::YUVBuffer;
+use rts::flv::{AvcDecoderConfigurationRecord, Demuxer, FrameType, TagType, VideoPacketType};
+use rts::flv::{VideoCodec, VideoTagHeader};
+use rts::h264::sei;
+use rts::rtmp::session::{ClientEvent, ClientSession, Config as RtmpConfig, MediaKind as RtmpKind};
+use rts::rtp::h264::{Depacketizer, Event as DepEvent, Format, split_nals};
+use rts::webrtc::{Certificate, Codec, Config, Event, MediaKind, Peer, Role};
+
+const USAGE: &str =
+    "usage: rts-probe [--publish RTMP_URL] --play URL [--duration S] [--fps N] [--size WxH]
+  --publish  rtmp://host[:port]/app/stream[?auth_key=...]  (omit to only play)
+  --play     http://host[:port]/app/stream/whep[?auth_key=...]  (WebRTC, WHEP)
+             http://host[:port]/app/stream.flv[?auth_key=...]   (HTTP-FLV)
+  --duration seconds of publishing and playing (default 10, at most 3600)
+  --fps      frames per second (default 30)
+  --size     WIDTHxHEIGHT, even numbers (default 640x360)";
+
+#[derive(Clone)]
+struct Args {
+    publish: Option<String>,
+    play: String,
+    duration: Duration,
+    fps: u32,
+    width: usize,
+    height: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    use lexopt::prelude::*;
+    let mut publish = None;
+    let mut play = None;
+    let mut duration = 10.0f64;
+    let mut fps = 30u32;
+    let (mut width, mut height) = (640usize, 360usize);
+    let mut p = lexopt::Parser::from_env();
+    let val = |p: &mut lexopt::Parser, name: &str| -> Result<String, String> {
+        p.value()
+            .map_err(|e| format!("{name}: {e}"))?
+            .into_string()
+            .map_err(|_| format!("{name}: not UTF-8"))
+    };
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("publish") => publish = Some(val(&mut p, "--publish")?),
+            Long("play") => play = Some(val(&mut p, "--play")?),
+            Long("duration") => {
+                duration = val(&mut p, "--duration")?
+                    .parse()
+                    .map_err(|_| "--duration: a number of seconds".to_owned())?
+            }
+            Long("fps") => {
+                fps = val(&mut p, "--fps")?
+                    .parse()
+                    .map_err(|_| "--fps: a whole number".to_owned())?
+            }
+            Long("size") => {
+                let s = val(&mut p, "--size")?;
+                let (w, h) = s
+                    .split_once('x')
+                    .ok_or("--size: WIDTHxHEIGHT, e.g. 640x360")?;
+                width = w.parse().map_err(|_| "--size: bad width")?;
+                height = h.parse().map_err(|_| "--size: bad height")?;
+            }
+            Long("help") | Short('h') => return Err(String::new()),
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    let play = play.ok_or("--play is required")?;
+    if !(0.5..=3600.0).contains(&duration) {
+        return Err("--duration: between 0.5 and 3600 seconds".into());
+    }
+    if !(1..=120).contains(&fps) {
+        return Err("--fps: between 1 and 120".into());
+    }
+    if width < 64 || height < 64 || width > 3840 || height > 2160 || width % 2 + height % 2 != 0 {
+        return Err("--size: even numbers from 64x64 to 3840x2160".into());
+    }
+    if let Some(u) = &publish
+        && !u.starts_with("rtmp://")
+    {
+        return Err("--publish: an rtmp:// URL".into());
+    }
+    if !play.starts_with("http://") {
+        return Err(if play.starts_with("https://") {
+            "--play: https is not supported by rts-probe; use the server's http:// listener".into()
+        } else {
+            "--play: an http:// URL ending in /whep or .flv".into()
+        });
+    }
+    Ok(Args {
+        publish,
+        play,
+        duration: Duration::from_secs_f64(duration),
+        fps,
+        width,
+        height,
+    })
+}
+
+fn wall_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// What the publisher shares with the player.
+#[derive(Default)]
+struct Shared {
+    started: AtomicBool,
+    done: AtomicBool,
+    frames_sent: AtomicU64,
+    failed: std::sync::Mutex<Option<String>>,
+}
+
+// ---------------------------------------------------------------- publish
+
+/// I420 test pattern: colour bars and a box that moves every frame.
+fn pattern(n: u32, w: usize, h: usize) -> YUVBuffer {
+    let mut yuv = vec![128u8; w * h * 3 / 2];
+    let bars = [235u8, 210, 170, 145, 106, 81, 41, 16];
+    let box_x = (n as usize * 8) % (w - 32);
+    let box_y = (h / 2 - 16 + (n as usize * 3) % 32).min(h - 32);
+    for y in 0..h {
+        for x in 0..w {
+            let in_box = (box_x..box_x + 32).contains(&x) && (box_y..box_y + 32).contains(&y);
+            yuv[y * w + x] = if in_box { 250 } else { bars[x * 8 / w] };
+        }
+    }
+    YUVBuffer::from_vec(yuv, w, h)
+}
+
+/// `rtmp://host:port/app/stream?q` -> (address, tcUrl, app, stream?q).
+fn split_rtmp_url(url: &str) -> anyhow::Result<(String, String, String, String)> {
+    let rest = url.strip_prefix("rtmp://").context("not an rtmp:// URL")?;
+    let (authority, path) = rest.split_once('/').context("no /app/stream in the URL")?;
+    let (app, stream) = path.split_once('/').context("the URL needs /app/stream")?;
+    if app.is_empty() || stream.is_empty() {
+        bail!("the URL needs /app/stream");
+    }
+    let addr = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:1935")
+    };
+    Ok((
+        addr,
+        format!("rtmp://{authority}/{app}"),
+        app.into(),
+        stream.into(),
+    ))
+}
+
+fn publish(url: &str, args: &Args, shared: &Shared) -> anyhow::Result<()> {
+    let (addr, tc_url, app, stream) = split_rtmp_url(url)?;
+    let mut conn = TcpStream::connect(&addr).with_context(|| format!("connect to {addr}"))?;
+    conn.set_nodelay(true)?;
+    let mut random = [0u8; 1528];
+    getrandom::fill(&mut random).map_err(|e| anyhow!("randomness: {e}"))?;
+    let mut client = ClientSession::new(RtmpConfig::default(), &tc_url, &app, &random);
+    client.publish(&stream);
+    let mut buf = vec![0u8; 65536];
+    // Reads until `until`, answering the server; returns on PublishStarted
+    // when `want_start`.
+    let mut pump = |client: &mut ClientSession,
+                    conn: &mut TcpStream,
+                    until: Instant,
+                    want_start: bool|
+     -> anyhow::Result<bool> {
+        loop {
+            while let Some(b) = client.poll_transmit() {
+                conn.write_all(&b).context("rtmp write")?;
+            }
+            let mut started = false;
+            while let Some(ev) = client.poll_event() {
+                match ev {
+                    ClientEvent::PublishStarted { .. } => started = true,
+                    ClientEvent::Error(e) => bail!("rtmp publish refused: {e}"),
+                    ClientEvent::Closed => bail!("rtmp session closed by the server"),
+                    _ => {}
+                }
+            }
+            if started && want_start {
+                return Ok(true);
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            conn.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+            match conn.read(&mut buf) {
+                Ok(0) => bail!("the rtmp server closed the connection"),
+                Ok(n) => client.handle_input(Instant::now(), &buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => return Err(e).context("rtmp read"),
+            }
+        }
+    };
+    if !pump(
+        &mut client,
+        &mut conn,
+        Instant::now() + Duration::from_secs(10),
+        true,
+    )? {
+        bail!("rtmp publish did not start within 10 s");
+    }
+    eprintln!("rts-probe: publishing {url}");
+
+    let cfg = EncoderConfig::new()
+        .bitrate(BitRate::from_bps(1_000_000))
+        .max_frame_rate(FrameRate::from_hz(args.fps as f32))
+        .profile(Profile::Baseline)
+        .skip_frames(false)
+        .intra_frame_period(IntraFramePeriod::from_num_frames(args.fps * 2));
+    let mut enc = Encoder::with_api_config(OpenH264API::from_source(), cfg)?;
+    let start = Instant::now();
+    let mut sent_header = false;
+    let total = (args.duration.as_secs_f64() * f64::from(args.fps)).ceil() as u32;
+    for n in 0..total {
+        let due = start + Duration::from_secs(1) * n / args.fps;
+        pump(&mut client, &mut conn, due, false)?;
+        let bs = enc.encode(&pattern(n, args.width, args.height))?;
+        let au = Bytes::from(bs.to_vec());
+        let mut nals = Vec::new();
+        split_nals(&au, Format::AnnexB, |nal| nals.push(nal))?;
+        let mut sps = None;
+        let mut pps = None;
+        let mut keyframe = false;
+        for nal in &mut nals {
+            match nal.first().map(|b| b & 0x1f) {
+                Some(7) => {
+                    // Constrained baseline (constraint_set0..2): profile-level-id 42e0xx.
+                    let mut v = nal.to_vec();
+                    if let Some(b) = v.get_mut(2) {
+                        *b |= 0xe0;
+                    }
+                    *nal = Bytes::from(v);
+                    sps = Some(nal.clone());
+                }
+                Some(8) => pps = Some(nal.clone()),
+                Some(5) => keyframe = true,
+                _ => {}
+            }
+        }
+        if !sent_header {
+            let (Some(sps), Some(pps)) = (sps, pps) else {
+                continue; // the first output always has them
+            };
+            let record = AvcDecoderConfigurationRecord::from_parameter_sets(sps, vec![pps])?;
+            let mut body = BytesMut::new();
+            VideoTagHeader::avc(FrameType::Key, VideoPacketType::SequenceStart, 0)
+                .encode(&mut body)?;
+            record.encode(&mut body)?;
+            client.send_media(RtmpKind::Video, 0, body.freeze());
+            sent_header = true;
+        }
+        // The send time, stamped as late as possible: after encoding,
+        // right before the frame goes to the socket.
+        let sei_nal = sei::build_wallclock(wall_us());
+        let mut body = BytesMut::new();
+        let ft = if keyframe {
+            FrameType::Key
+        } else {
+            FrameType::Inter
+        };
+        VideoTagHeader::avc(ft, VideoPacketType::CodedFrames, 0).encode(&mut body)?;
+        let first_vcl = nals
+            .iter()
+            .position(|n| matches!(n.first().map(|b| b & 0x1f), Some(1..=5)))
+            .unwrap_or(nals.len());
+        for (i, nal) in nals.iter().enumerate() {
+            if i == first_vcl {
+                body.put_u32(sei_nal.len() as u32);
+                body.put_slice(&sei_nal);
+            }
+            body.put_u32(nal.len() as u32);
+            body.put_slice(nal);
+        }
+        let ts = (u64::from(n) * 1000 / u64::from(args.fps)) as u32;
+        if !client.send_media(RtmpKind::Video, ts, body.freeze()) {
+            bail!("the rtmp session stopped accepting media");
+        }
+        while let Some(b) = client.poll_transmit() {
+            conn.write_all(&b).context("rtmp write")?;
+        }
+        shared.frames_sent.fetch_add(1, Ordering::Relaxed);
+        shared.started.store(true, Ordering::Relaxed);
+    }
+    client.close(Some(stream.split('?').next().unwrap_or(&stream)));
+    while let Some(b) = client.poll_transmit() {
+        let _ = conn.write_all(&b);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- play
+
+#[derive(Default)]
+struct Tally {
+    frames: u64,
+    audio_packets: u64,
+    first_frame: Option<Duration>,
+    latencies_ms: Vec<f64>,
+}
+
+impl Tally {
+    fn frame(&mut self, play_start: Instant, sent_us: Option<u64>) {
+        let now_us = wall_us();
+        self.frames += 1;
+        if self.first_frame.is_none() {
+            self.first_frame = Some(play_start.elapsed());
+            eprintln!("rts-probe: first frame after {:?}", play_start.elapsed());
+        }
+        if let Some(sent) = sent_us {
+            self.latencies_ms
+                .push((now_us as f64 - sent as f64) / 1000.0);
+        }
+    }
+}
+
+fn wallclock_of(nals: impl IntoIterator<Item = Bytes>) -> Option<u64> {
+    nals.into_iter()
+        .filter(|n| n.first().map(|b| b & 0x1f) == Some(6))
+        .find_map(|n| sei::parse_wallclock(&n))
+}
+
+type HttpResponse = (http::StatusCode, http::HeaderMap, hyper::body::Incoming);
+
+async fn http_request(
+    method: http::Method,
+    url: &str,
+    content_type: Option<&str>,
+    body: String,
+) -> anyhow::Result<HttpResponse> {
+    let uri: http::Uri = url.parse().context("bad URL")?;
+    let host = uri.host().context("URL without host")?.to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| anyhow!("connect to {host}:{port} timed out"))?
+    .with_context(|| format!("connect to {host}:{port}"))?;
+    let _ = tcp.set_nodelay(true);
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+        .header(
+            http::header::HOST,
+            uri.authority().map(|a| a.as_str()).unwrap_or(""),
+        );
+    if let Some(ct) = content_type {
+        req = req.header(http::header::CONTENT_TYPE, ct);
+    }
+    let req = req.body(Full::new(Bytes::from(body)))?;
+    let resp = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
+        .await
+        .map_err(|_| anyhow!("no HTTP response within 10 s"))??;
+    let (parts, body) = resp.into_parts();
+    Ok((parts.status, parts.headers, body))
+}
+
+async fn error_body(status: http::StatusCode, body: hyper::body::Incoming) -> anyhow::Error {
+    let text = tokio::time::timeout(Duration::from_secs(2), body.collect())
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_owned())
+        .unwrap_or_default();
+    anyhow!("HTTP {status}: {text}")
+}
+
+async fn play_flv(url: &str, until: PlayUntil<'_>, tally: &mut Tally) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let (status, _, mut body) = http_request(http::Method::GET, url, None, String::new()).await?;
+    if status != http::StatusCode::OK {
+        return Err(error_body(status, body).await);
+    }
+    eprintln!("rts-probe: playing {url} (HTTP-FLV)");
+    let mut demux = Demuxer::new();
+    let mut buf = BytesMut::new();
+    let mut length_size = 4u8;
+    while !until.over(tally) {
+        let frame = match tokio::time::timeout(Duration::from_millis(100), body.frame()).await {
+            Err(_) => continue,
+            Ok(None) => break,
+            Ok(Some(f)) => f.context("flv body")?,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        while let Some(tag) = demux.decode(&mut buf).context("flv stream")? {
+            if tag.tag_type != TagType::Video {
+                continue;
+            }
+            let (h, rest) = VideoTagHeader::parse(&tag.data).context("flv video tag")?;
+            if h.codec != VideoCodec::Avc {
+                continue;
+            }
+            if h.is_sequence_header() {
+                let rec = AvcDecoderConfigurationRecord::parse(&rest)?;
+                length_size = rec.length_size_minus_one + 1;
+                continue;
+            }
+            if h.packet_type != VideoPacketType::CodedFrames {
+                continue;
+            }
+            let mut nals = Vec::new();
+            split_nals(&rest, Format::Avcc { length_size }, |n| nals.push(n))?;
+            tally.frame(start, wallclock_of(nals));
+        }
+    }
+    Ok(())
+}
+
+/// When playing stops: the deadline, or the publisher is done and every
+/// frame it sent arrived (or a grace second passed).
+struct PlayUntil<'a> {
+    deadline: Instant,
+    shared: Option<&'a Shared>,
+    done_at: std::cell::Cell<Option<Instant>>,
+}
+
+impl PlayUntil<'_> {
+    fn over(&self, tally: &Tally) -> bool {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return true;
+        }
+        let Some(shared) = self.shared else {
+            return false;
+        };
+        if !shared.done.load(Ordering::Relaxed) {
+            return false;
+        }
+        if tally.frames >= shared.frames_sent.load(Ordering::Relaxed) {
+            return true;
+        }
+        let done_at = self.done_at.get().unwrap_or(now);
+        self.done_at.set(Some(done_at));
+        now.saturating_duration_since(done_at) > Duration::from_secs(1)
+    }
+}
+
+fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut raw = vec![0u8; len];
+    let _ = getrandom::fill(&mut raw);
+    raw.iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+async fn play_whep(url: &str, until: PlayUntil<'_>, tally: &mut Tally) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let uri: http::Uri = url.parse().context("bad URL")?;
+    let host = uri.host().context("URL without host")?;
+    let server = (host, uri.port_u16().unwrap_or(80))
+        .to_socket_addrs()?
+        .next()
+        .context("the host has no address")?;
+    // The local address that routes to the server is our host candidate.
+    let probe = UdpSocket::bind(if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    })?;
+    probe.connect(server)?;
+    let socket = UdpSocket::bind(SocketAddr::new(probe.local_addr()?.ip(), 0))?;
+    let local = socket.local_addr()?;
+    let config = Config {
+        local_addr: local,
+        candidates: vec![local],
+        certificate: Certificate::generate()?,
+        ice_ufrag: random_token(8),
+        ice_pwd: random_token(24),
+        video_ssrc: 1,
+        audio_ssrc: 2,
+        idle_timeout: Duration::from_secs(10),
+        stats_interval: Duration::from_secs(1),
+    };
+    let (mut peer, offer) = Peer::offer(Instant::now(), Role::Publisher, &config)?;
+    let (status, headers, body) =
+        http_request(http::Method::POST, url, Some("application/sdp"), offer).await?;
+    if status != http::StatusCode::CREATED {
+        return Err(error_body(status, body).await);
+    }
+    let answer = tokio::time::timeout(Duration::from_secs(5), body.collect())
+        .await
+        .map_err(|_| anyhow!("the answer body did not arrive"))??
+        .to_bytes();
+    let answer = String::from_utf8(answer.to_vec()).context("answer is not UTF-8")?;
+    peer.accept_answer(Instant::now(), &answer)?;
+    let location = headers
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    eprintln!("rts-probe: playing {url} (WHEP, {local})");
+
+    // The peer loop is blocking UDP on this thread (the runtime's other
+    // workers keep hyper's connection task going).
+    let result =
+        tokio::task::block_in_place(|| whep_loop(&mut peer, &socket, start, &until, tally));
+    if let Some(loc) = location {
+        let del = if loc.starts_with("http") {
+            loc
+        } else {
+            format!(
+                "http://{}{loc}",
+                uri.authority().map(|a| a.as_str()).unwrap_or("")
+            )
+        };
+        let _ = http_request(http::Method::DELETE, &del, None, String::new()).await;
+    }
+    result
+}
+
+fn whep_loop(
+    peer: &mut Peer,
+    socket: &UdpSocket,
+    start: Instant,
+    until: &PlayUntil<'_>,
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
+    let mut dep = Depacketizer::new(Depacketizer::DEFAULT_MAX_ACCESS_UNIT);
+    let mut last_seq: Option<u16> = None;
+    let mut buf = vec![0u8; 2048];
+    let mut connected = false;
+    let connect_deadline = Instant::now() + Duration::from_secs(10);
+    while !until.over(tally) {
+        while let Some(t) = peer.poll_transmit() {
+            let _ = socket.send_to(&t.contents, t.destination);
+        }
+        while let Some(ev) = peer.poll_event() {
+            match ev {
+                Event::Connected => {
+                    connected = true;
+                    eprintln!("rts-probe: ICE and DTLS up after {:?}", start.elapsed());
+                }
+                Event::Disconnected { reason } => bail!("webrtc session ended: {reason}"),
+                Event::Rtp {
+                    kind: MediaKind::Video,
+                    codec: Codec::H264,
+                    packet,
+                } => {
+                    let seq = packet.header.sequence_number;
+                    if let Some(last) = last_seq {
+                        if seq == last || !rts::rtp::packet::seq_newer(seq, last) {
+                            continue; // duplicate or late
+                        }
+                        if seq != last.wrapping_add(1) {
+                            dep.lost();
+                        }
+                    }
+                    last_seq = Some(seq);
+                    dep.push(
+                        packet.header.marker,
+                        packet.header.timestamp,
+                        &packet.payload,
+                    );
+                    while let Some(e) = dep.poll_event() {
+                        match e {
+                            DepEvent::AccessUnit(au) => tally.frame(start, wallclock_of(au.nals)),
+                            DepEvent::KeyframeNeeded => {
+                                let _ = peer.request_keyframe(Instant::now());
+                            }
+                        }
+                    }
+                }
+                Event::Rtp {
+                    kind: MediaKind::Audio,
+                    codec: Codec::Opus,
+                    ..
+                } => tally.audio_packets += 1,
+                _ => {}
+            }
+        }
+        if !connected && Instant::now() > connect_deadline {
+            bail!("ICE/DTLS did not complete within 10 s (UDP to the server blocked?)");
+        }
+        let now = Instant::now();
+        let wait = peer
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(now))
+            .unwrap_or(Duration::from_millis(50))
+            .clamp(Duration::from_millis(1), Duration::from_millis(50));
+        socket.set_read_timeout(Some(wait))?;
+        match socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                let _ = peer.handle_receive(Instant::now(), from, &buf[..n]);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => return Err(e).context("udp receive"),
+        }
+        let now = Instant::now();
+        if peer.poll_timeout().is_some_and(|t| t <= now) {
+            let _ = peer.handle_timeout(now);
+        }
+    }
+    peer.close();
+    while let Some(t) = peer.poll_transmit() {
+        let _ = socket.send_to(&t.contents, t.destination);
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn run(args: Args) -> anyhow::Result<bool> {
+    let path = args.play.split('?').next().unwrap_or("");
+    let whep = if path.ends_with("/whep") {
+        true
+    } else if path.ends_with(".flv") {
+        false
+    } else {
+        bail!("--play: the URL path must end in /whep (WebRTC) or .flv (HTTP-FLV)");
+    };
+    let shared = Arc::new(Shared::default());
+    let publisher = args.publish.clone().map(|url| {
+        let shared = shared.clone();
+        let args = Args {
+            publish: None,
+            play: String::new(),
+            ..args.clone()
+        };
+        std::thread::spawn(move || {
+            if let Err(e) = publish(&url, &args, &shared)
+                && let Ok(mut f) = shared.failed.lock()
+            {
+                *f = Some(format!("publish: {e:#}"));
+            }
+            shared.done.store(true, Ordering::Relaxed);
+        })
+    });
+    if publisher.is_some() {
+        // Play once the first frame is out (a WHEP stream must exist).
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !shared.started.load(Ordering::Relaxed) {
+            if shared.done.load(Ordering::Relaxed) || Instant::now() > deadline {
+                let why = shared.failed.lock().ok().and_then(|f| f.clone());
+                bail!(why.unwrap_or_else(|| "publishing did not start within 15 s".into()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut tally = Tally::default();
+    let until = PlayUntil {
+        deadline: Instant::now()
+            + args.duration
+            + if args.publish.is_some() {
+                Duration::from_secs(3)
+            } else {
+                Duration::ZERO
+            },
+        shared: args.publish.as_ref().map(|_| &*shared),
+        done_at: Default::default(),
+    };
+    let played = rt.block_on(async {
+        if whep {
+            play_whep(&args.play, until, &mut tally).await
+        } else {
+            play_flv(&args.play, until, &mut tally).await
+        }
+    });
+    shared.done.store(true, Ordering::Relaxed);
+    if let Some(p) = publisher {
+        let _ = p.join();
+    }
+    played.with_context(|| format!("play {}", args.play))?;
+    if let Some(e) = shared.failed.lock().ok().and_then(|f| f.clone()) {
+        bail!(e);
+    }
+    let mut lat = tally.latencies_ms.clone();
+    lat.sort_by(f64::total_cmp);
+    let out = serde_json::json!({
+        "play": if whep { "whep" } else { "flv" },
+        "frames_sent": shared.frames_sent.load(Ordering::Relaxed),
+        "frames_received": tally.frames,
+        "audio_packets": tally.audio_packets,
+        "first_frame_ms": tally.first_frame.map(|d| round2(d.as_secs_f64() * 1000.0)),
+        "latency_ms": {
+            "p50": round2(percentile(&lat, 50.0)),
+            "p95": round2(percentile(&lat, 95.0)),
+            "p99": round2(percentile(&lat, 99.0)),
+            "max": round2(lat.last().copied().unwrap_or(0.0)),
+        },
+        "samples": lat.len(),
+    });
+    println!("{out}");
+    if tally.frames == 0 {
+        eprintln!("rts-probe: no frame received");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("rts-probe: {e}");
+            }
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    match run(args) {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("rts-probe: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
