@@ -21,8 +21,10 @@
 //! - [`transcode`]: [`transcode::AacToOpus`], AAC-LC access units in, Opus
 //!   packets (RFC 6716) with 48 kHz timestamps out. AAC-LC is decoded by
 //!   symphonia (ISO/IEC 14496-3 4, no container needed), resampled to 48 kHz
-//!   by rubato's synchronous FFT resampler and encoded by a pure-Rust port of
-//!   libopus (docs/decisions/audio-opus-binding.md). HE-AAC v1/v2 is refused
+//!   by rubato's synchronous FFT resampler and encoded by the reference C
+//!   libopus 1.5.2, built from vendored sources by the `cc` crate (no cmake;
+//!   the FFI and its safe wrapper are in rts-opus-sys,
+//!   docs/decisions/audio-opus-binding.md). HE-AAC v1/v2 is refused
 //!   with an error naming the profile (symphonia has no SBR/PS and would play
 //!   it degraded), unless the optional `he-aac` cargo feature is on: then
 //!   libfdk-aac (built from source with the `cc` crate; Fraunhofer's own

@@ -206,7 +206,7 @@ struct Pipeline {
     resample_out: Vec<f32>,
     /// Interleaved 48 kHz samples waiting for the encoder.
     encode_in: Vec<f32>,
-    encoder: opus2::Encoder,
+    encoder: rts_opus_sys::Encoder,
     frame: usize,
     lookahead: u32,
     resampler_delay: u32,
@@ -294,24 +294,19 @@ impl Pipeline {
             )
         };
         let resampler_delay = resampler.as_ref().map_or(0, |r| r.output_delay() as u32);
-        let opus_channels = if ch == 1 {
-            opus2::Channels::Mono
-        } else {
-            opus2::Channels::Stereo
-        };
         let application = match config.application {
-            Application::Voip => opus2::Application::Voip,
-            Application::Audio => opus2::Application::Audio,
-            Application::LowDelay => opus2::Application::LowDelay,
+            Application::Voip => rts_opus_sys::Application::Voip,
+            Application::Audio => rts_opus_sys::Application::Audio,
+            Application::LowDelay => rts_opus_sys::Application::LowDelay,
         };
-        let enc_err = |e: opus2::Error| Error::Encode(e.to_string());
+        let enc_err = |e: rts_opus_sys::Error| Error::Encode(e.to_string());
         let mut encoder =
-            opus2::Encoder::new(OPUS_RATE, opus_channels, application).map_err(enc_err)?;
+            rts_opus_sys::Encoder::new(OPUS_RATE, channels, application).map_err(enc_err)?;
         let bitrate = config
             .bitrate
             .unwrap_or(if ch == 1 { 32_000 } else { 64_000 });
         encoder
-            .set_bitrate(opus2::Bitrate::Bits(bitrate.min(512_000) as i32))
+            .set_bitrate(bitrate.min(512_000) as i32)
             .map_err(enc_err)?;
         encoder
             .set_complexity(i32::from(config.complexity))
@@ -321,16 +316,10 @@ impl Pipeline {
             .set_packet_loss_perc(i32::from(config.expected_loss_percent))
             .map_err(enc_err)?;
         encoder.set_dtx(config.dtx).map_err(enc_err)?;
-        // opus2's get_lookahead returns Fs/250 only; libopus (and mousiki's
-        // own CTL) give Fs/400 plus Fs/250 delay compensation unless
-        // restricted-low-delay.
-        const BASE: u32 = OPUS_RATE / 400;
-        const COMPENSATION: u32 = OPUS_RATE / 250;
-        let lookahead = if config.application == Application::LowDelay {
-            BASE
-        } else {
-            BASE.saturating_add(COMPENSATION)
-        };
+        // libopus: Fs/400 plus Fs/250 delay compensation (312 at 48 kHz),
+        // Fs/400 (120) in restricted-low-delay.
+        let lookahead = u32::try_from(encoder.lookahead().map_err(enc_err)?)
+            .map_err(|_| Error::Encode("negative Opus lookahead".into()))?;
         Ok(Self {
             decoder,
             input_rate,
@@ -1094,11 +1083,11 @@ mod tests {
             let p = run(&mut t, &aus, 44_100 / 2, 0);
             assert_eq!(t.stats().decode_errors, 0);
             assert_contiguous(&p);
-            let mut dec = opus2::Decoder::new(48_000, opus2::Channels::Stereo).unwrap();
+            let mut dec = rts_opus_sys::Decoder::new(48_000, 2).unwrap();
             let mut decoded = Vec::new();
             let mut buf = vec![0f32; 960 * 2];
             for packet in &p {
-                let n = dec.decode_float(&packet.data, &mut buf, false).unwrap();
+                let n = dec.decode_float(&packet.data, &mut buf).unwrap();
                 decoded.extend_from_slice(&buf[..n * 2]);
             }
             let left: Vec<f32> = decoded
@@ -1158,11 +1147,11 @@ mod tests {
         assert_eq!(t.channels(), 2);
         let p = run(&mut t, &aus, 48_000, 0);
         assert_eq!(t.stats().decode_errors, 0);
-        let mut dec = opus2::Decoder::new(48_000, opus2::Channels::Stereo).unwrap();
+        let mut dec = rts_opus_sys::Decoder::new(48_000, 2).unwrap();
         let (mut l, mut r) = (0.0f64, 0.0f64);
         let mut buf = vec![0f32; 960 * 2];
         for packet in &p {
-            let n = dec.decode_float(&packet.data, &mut buf, false).unwrap();
+            let n = dec.decode_float(&packet.data, &mut buf).unwrap();
             for f in buf[..n * 2].chunks_exact(2) {
                 l += f64::from(f[0]).powi(2);
                 r += f64::from(f[1]).powi(2);
