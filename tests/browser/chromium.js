@@ -25,7 +25,10 @@ async function open({ fakeMedia } = {}) {
     headless: true,
     args: [...SWITCHES, ...(fakeMedia ? FAKE_MEDIA : [])],
   });
-  const page = ctx.pages()[0] || (await ctx.newPage());
+  // A fresh page: the persistent context's first tab may still navigate to
+  // its start-up page, which destroys the context of a later evaluate().
+  const page = await ctx.newPage();
+  for (const p of ctx.pages()) if (p !== page) await p.close().catch(() => {});
   const close = async () => {
     await ctx.close().catch(() => {});
     fs.rmSync(profile, { recursive: true, force: true });

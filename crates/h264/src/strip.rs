@@ -182,6 +182,8 @@ pub struct Stripper {
     gop: Vec<AccessUnit>,
     tx: Option<Transcoder>,
     keyframe_requested: bool,
+    /// Catch-up: transcoded pictures presented before this are not output.
+    skip_before: Option<i64>,
     bytes_in: u64,
     first_dts: Option<i64>,
     last_dts: i64,
@@ -242,6 +244,7 @@ impl Stripper {
             gop: Vec::new(),
             tx: None,
             keyframe_requested: false,
+            skip_before: None,
             bytes_in: 0,
             first_dts: None,
             last_dts: 0,
@@ -268,6 +271,25 @@ impl Stripper {
     /// IDR comes from the source.
     pub fn request_keyframe(&mut self) {
         self.keyframe_requested = true;
+    }
+
+    /// Catch-up after joining a stream mid-GOP (a server starting a
+    /// transcoder for a new viewer from its cached GOP): while transcoding,
+    /// pictures presented before `time` are decoded (they are references)
+    /// but neither encoded nor output, so the first output is an IDR of the
+    /// picture at `time`, not a burst of old pictures. Passthrough output is
+    /// not affected.
+    pub fn skip_before(&mut self, time: i64) {
+        self.skip_before = Some(time);
+    }
+
+    /// The time before which transcoded pictures are not output.
+    fn not_after(&self) -> Option<i64> {
+        match (self.last_time, self.skip_before) {
+            (l, None) => l,
+            (None, Some(s)) => Some(s.saturating_sub(1)),
+            (Some(l), Some(s)) => Some(l.max(s.saturating_sub(1))),
+        }
     }
 
     /// The most frames an output may lag behind its input: the input's
@@ -371,7 +393,15 @@ impl Stripper {
                 }
                 self.transcode(au, false)
             }
-            _ => self.transcode(au, false),
+            _ => {
+                if !class.referenced && self.skip_before.is_some_and(|t| au.pts < t) {
+                    // Catch-up: a non-reference picture that will not be
+                    // output need not be decoded at all.
+                    self.stats.dropped = self.stats.dropped.saturating_add(1);
+                    return Ok(());
+                }
+                self.transcode(au, false)
+            }
         }
     }
 
@@ -512,7 +542,8 @@ impl Stripper {
                     return Ok(());
                 };
                 let rate = self.rate();
-                let (enc, stats, last) = (&mut tx.encoder, &mut self.stats, self.last_time);
+                let last = self.not_after();
+                let (enc, stats) = (&mut tx.encoder, &mut self.stats);
                 let res = encode_one(
                     &yuv,
                     enc,
@@ -560,6 +591,7 @@ impl Stripper {
         };
         let mut results = Vec::new();
         let rate = self.rate();
+        let last = self.not_after();
         for yuv in &frames {
             let Some(Reverse((pts, was_idr))) = tx.pending.pop() else {
                 break;
@@ -570,7 +602,7 @@ impl Stripper {
                 pts,
                 was_idr,
                 &mut self.keyframe_requested,
-                self.last_time,
+                last,
                 self.settings,
                 rate,
                 &mut tx.dims,

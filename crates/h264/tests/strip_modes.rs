@@ -349,3 +349,28 @@ fn transcode_carries_user_data_sei_to_the_same_picture() {
         assert_eq!(stamps, [f.time], "the stamp travels with its picture");
     }
 }
+
+#[test]
+fn skip_before_starts_transcoded_output_with_an_idr_at_that_time() {
+    let Some((configs, aus)) = fixture("high_bpyramid_aaclc44k.flv") else {
+        return;
+    };
+    // A viewer joins at the 20th access unit of the first GOP: the
+    // transcoder decodes the GOP from its IDR but outputs nothing earlier.
+    let join = aus[20].dts + aus[20].cts;
+    let mut s = Stripper::new(Settings::new(Mode::Transcode));
+    s.skip_before(join);
+    s.push_config(configs[0].clone()).unwrap();
+    push_all(&mut s, &aus).unwrap();
+    s.finish().unwrap();
+    let (c, frames, _) = drain(&mut s);
+    let later = aus.iter().filter(|a| a.dts + a.cts >= join).count();
+    assert_eq!(
+        frames.len(),
+        later,
+        "one output per picture at or after the join"
+    );
+    assert!(frames[0].time >= join && frames[0].keyframe);
+    assert_eq!(kinds(&c[0], &frames)[0], FrameKind::Idr);
+    assert_increasing(&frames);
+}

@@ -55,6 +55,9 @@ pub struct Config {
     /// Queue and timing limits.
     #[serde(default)]
     pub limits: Limits,
+    /// WebRTC play (ARTC / WHEP).
+    #[serde(default)]
+    pub webrtc: WebRtc,
     /// Ingest and streaming domains (at most [`MAX_DOMAINS`]).
     #[serde(default, rename = "domain")]
     pub domains: Vec<Domain>,
@@ -90,6 +93,36 @@ pub struct Api {
     /// printed) when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+}
+
+/// WebRTC play settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebRtc {
+    /// Addresses announced as ICE host candidates (the port is
+    /// `listen.rtc`'s). Empty: the `listen.rtc` address when it is not
+    /// `0.0.0.0`, else the IP of the request's `Host` when it is an IP
+    /// literal, plus 127.0.0.1.
+    pub candidates: Vec<std::net::IpAddr>,
+    /// B-frame removal for WebRTC viewers: `auto` (passthrough until a
+    /// B-frame is seen, then transcode), `transcode` or `drop`.
+    pub bframes: String,
+    /// Encoder bitrate of the B-frame transcoder in kbit/s; 0 derives it
+    /// from the input.
+    pub transcode_kbps: u32,
+    /// Most WebRTC sessions at once.
+    pub max_sessions: usize,
+}
+
+impl Default for WebRtc {
+    fn default() -> Self {
+        Self {
+            candidates: Vec::new(),
+            bframes: "auto".into(),
+            transcode_kbps: 0,
+            max_sessions: 2000,
+        }
+    }
 }
 
 /// PEM files for HTTPS.
@@ -252,6 +285,7 @@ impl Default for Config {
             api: Api::default(),
             tls: None,
             limits: Limits::default(),
+            webrtc: WebRtc::default(),
             domains: vec![Domain::new(DEFAULT_INGEST, DomainKind::Ingest), play],
         }
     }
@@ -295,6 +329,15 @@ impl Config {
     /// Checks the configuration and fills what is left to the server:
     /// random keys and API token.
     pub fn finish(&mut self) -> Result<(), ConfigError> {
+        if !matches!(self.webrtc.bframes.as_str(), "auto" | "transcode" | "drop") {
+            return Err(invalid(
+                "webrtc.bframes",
+                format!(
+                    "{:?} is not a mode: use auto, transcode or drop",
+                    self.webrtc.bframes
+                ),
+            ));
+        }
         if self.domains.len() > MAX_DOMAINS {
             return Err(invalid(
                 "domain",
@@ -542,6 +585,14 @@ max_behind_ms = 10000        # ... and is disconnected after dropping for this l
 publisher_grace_ms = 5000    # a publisher back within this keeps its viewers
 max_gop_frames = 4096        # frames kept for the last GOP (instant start)
 max_message_bytes = 16777216 # largest RTMP message from a publisher
+
+[webrtc]
+# ICE host candidates announced to browsers (the port is listen.rtc's). Empty:
+# the listen.rtc IP, else the IP the browser used in the URL, plus 127.0.0.1.
+candidates = []
+bframes = "auto"             # auto | transcode | drop (B-frame removal for WebRTC)
+transcode_kbps = 0           # 0: from the input's bitrate
+max_sessions = 2000
 
 # At most 20 domains. Unknown hosts map to the default (first) domain of the
 # kind the request needs; ?vhost=NAME picks a domain explicitly.

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use bytes::{BufMut, Bytes, BytesMut};
 use rts_auth::urls::Protocol as UrlProtocol;
 
@@ -27,6 +27,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::web::routes())
         .route("/{app}/{file}", get(flv))
+        .route("/{app}/{stream}/{kind}", any(webrtc))
+        .route("/{app}/{stream}/{kind}/{id}", any(webrtc))
         .with_state(shared)
 }
 
@@ -253,4 +255,9 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         .metrics()
         .render(&shared.hub.streams(Instant::now()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// WHEP (and WHIP) endpoints and resources: `/{app}/{stream}/whep[/{id}]`.
+async fn webrtc(State(shared): State<Arc<Shared>>, req: axum::extract::Request) -> Response {
+    shared.rtc.http(&shared, req).await
 }

@@ -99,6 +99,9 @@ pub enum Protocol {
     Flv,
     /// WebRTC (ARTC / WHEP).
     Webrtc,
+    /// The WebRTC conversion branch (one per stream, shared by its WebRTC
+    /// viewers; not counted as a viewer).
+    Conversion,
 }
 
 /// Why a viewer's stream ended.
@@ -170,6 +173,29 @@ pub struct StreamInfo {
     pub viewers: ViewerCounts,
     /// Seconds since publishing started.
     pub uptime_s: f64,
+    /// The WebRTC conversion branch and its metering.
+    pub conversion: Conversion,
+}
+
+/// The WebRTC conversion branch of a stream (../shared/DESIGN.md, "Codec
+/// conversion"), as the API shows it: what it does and how many seconds of
+/// conversion it has metered since the stream was first published.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Conversion {
+    /// Whether the branch runs now (at least one WebRTC viewer).
+    pub running: bool,
+    /// Times a branch started for this stream.
+    pub starts: u64,
+    /// Video: `passthrough` (no B-frames), `transcode` (B-frames removed by
+    /// decoding and re-encoding) or `unsupported` (not H.264).
+    pub video: Option<String>,
+    /// Audio: `passthrough` (Opus) or `aac-to-opus`.
+    pub audio: Option<String>,
+    /// Seconds of video transcoding, by source resolution tier (`SD` up to
+    /// 640x480, `HD` 1280x720, `FHD` 1920x1080, `2K` 2560x1440, `4K` above).
+    pub video_transcode_seconds: std::collections::BTreeMap<String, f64>,
+    /// Seconds of audio transcoding (AAC to Opus).
+    pub audio_transcode_seconds: f64,
 }
 
 /// Viewers per protocol.
@@ -216,6 +242,8 @@ struct State {
     rebase: bool,
     last_out_ts: Option<u32>,
     media: Media,
+    conversion: Conversion,
+    webrtc_viewers: u64,
 }
 
 #[derive(Debug)]
@@ -296,6 +324,8 @@ impl Hub {
                         rebase: false,
                         last_out_ts: None,
                         media: Media::default(),
+                        conversion: Conversion::default(),
+                        webrtc_viewers: 0,
                     }),
                     bytes_out: AtomicU64::new(0),
                 })
@@ -405,6 +435,18 @@ impl Hub {
         let s = lock(&self.inner.streams).get(key).cloned()?;
         Some(info(&s, now))
     }
+
+    /// Updates what the API shows of a stream's WebRTC side: its conversion
+    /// branch and the number of WebRTC viewers. Nothing happens for a stream
+    /// the hub no longer has.
+    pub fn update_webrtc(&self, key: &StreamKey, f: impl FnOnce(&mut Conversion, &mut u64)) {
+        let Some(stream) = lock(&self.inner.streams).get(key).cloned() else {
+            return;
+        };
+        let mut s = lock(&stream.state);
+        let s = &mut *s;
+        f(&mut s.conversion, &mut s.webrtc_viewers);
+    }
 }
 
 fn end_all(s: &mut State, why: EndReason) {
@@ -423,9 +465,11 @@ fn info(stream: &StreamShared, now: Instant) -> StreamInfo {
             Protocol::Rtmp => &mut viewers.rtmp,
             Protocol::Flv => &mut viewers.flv,
             Protocol::Webrtc => &mut viewers.webrtc,
+            Protocol::Conversion => continue,
         };
         *c = c.saturating_add(1);
     }
+    viewers.webrtc = viewers.webrtc.saturating_add(s.webrtc_viewers);
     let uptime = now.saturating_duration_since(s.started_at).as_secs_f64();
     let measured_fps = m.first_video_ts.and_then(|first| {
         let span = m.last_video_ts.wrapping_sub(first);
@@ -455,6 +499,7 @@ fn info(stream: &StreamShared, now: Instant) -> StreamInfo {
         bytes_out: stream.bytes_out.load(Ordering::Relaxed),
         viewers,
         uptime_s: (uptime * 10.0).round() / 10.0,
+        conversion: s.conversion.clone(),
     }
 }
 

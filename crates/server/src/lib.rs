@@ -59,11 +59,13 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 mod access;
+mod branch;
 pub mod config;
 mod http;
 pub mod hub;
 mod io;
 pub mod metrics;
+mod rtc;
 mod rtmp;
 mod tls;
 mod web;
@@ -98,6 +100,7 @@ pub enum Error {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) hub: Hub,
+    pub(crate) rtc: rtc::Rtc,
 }
 
 /// A bound, not yet running server.
@@ -131,9 +134,10 @@ impl Server {
         };
         let rtmp = bind("RTMP", config.listen.rtmp).await?;
         let http = bind("HTTP", config.listen.http).await?;
+        let rtc = rtc::Rtc::bind(&config).await?;
         let hub = Hub::new(config.limits, Arc::default());
         Ok(Server {
-            shared: Arc::new(Shared { config, hub }),
+            shared: Arc::new(Shared { config, hub, rtc }),
             rtmp,
             http,
             tls,
@@ -152,6 +156,11 @@ impl Server {
         self.http
             .local_addr()
             .unwrap_or(self.shared.config.listen.http)
+    }
+
+    /// The WebRTC UDP address (one socket for every peer).
+    pub fn rtc_addr(&self) -> SocketAddr {
+        self.shared.rtc.local_addr()
     }
 
     /// The configuration in use (keys and token filled in).
@@ -232,6 +241,14 @@ impl Server {
                     _ = tick_stop.changed() => break,
                 }
             }
+        });
+
+        // WebRTC.
+        let rtc_shared = shared.clone();
+        let rtc_stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let hub = rtc_shared.hub.clone();
+            rtc_shared.rtc.run(hub, rtc_stop).await;
         });
 
         // RTMP.

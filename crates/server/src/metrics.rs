@@ -95,6 +95,32 @@ impl Metrics {
             o,
             "# HELP rts_viewers Viewers now, by protocol.\n# TYPE rts_viewers gauge\nrts_viewers{{protocol=\"rtmp\"}} {rtmp}\nrts_viewers{{protocol=\"flv\"}} {flv}\nrts_viewers{{protocol=\"webrtc\"}} {rtc}"
         );
+        let running = streams.iter().filter(|s| s.conversion.running).count();
+        let _ = writeln!(
+            o,
+            "# HELP rts_conversion_branches WebRTC conversion branches running now.\n# TYPE rts_conversion_branches gauge\nrts_conversion_branches {running}"
+        );
+        let _ = writeln!(
+            o,
+            "# HELP rts_conversion_seconds_total Seconds of WebRTC conversion by stream, kind and source resolution tier.\n# TYPE rts_conversion_seconds_total counter"
+        );
+        for s in streams {
+            let c = &s.conversion;
+            let stream = format!("{}/{}/{}", s.domain, s.app, s.stream);
+            for (tier, secs) in &c.video_transcode_seconds {
+                let _ = writeln!(
+                    o,
+                    "rts_conversion_seconds_total{{stream=\"{stream}\",kind=\"video\",tier=\"{tier}\"}} {secs:.3}"
+                );
+            }
+            if c.audio_transcode_seconds > 0.0 {
+                let _ = writeln!(
+                    o,
+                    "rts_conversion_seconds_total{{stream=\"{stream}\",kind=\"audio\"}} {:.3}",
+                    c.audio_transcode_seconds
+                );
+            }
+        }
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(
             o,

@@ -1,0 +1,601 @@
+//! The WebRTC conversion branch of one stream (../shared/DESIGN.md, "The
+//! pipeline" and "Codec conversion").
+//!
+//! One branch per stream, shared by all its WebRTC viewers: started by the
+//! first, stopped after the last leaves. It subscribes to the hub like any
+//! viewer and turns FLV tag bodies into RTP packets once for everyone:
+//! - video: the rts-h264 [`Stripper`] (zero-copy passthrough while there are
+//!   no B-frames; decode and re-encode without them otherwise), then the
+//!   rts-rtp H.264 packetizer;
+//! - audio: AAC through rts-audio's [`AacToOpus`]; Opus (Enhanced RTMP) is
+//!   packetized as it comes.
+//!
+//! Transcoding is CPU work, so the branch runs on its own OS thread, never
+//! on the async runtime. Both RTP clocks count from the stream's own
+//! millisecond clock (video 90 kHz, audio 48 kHz, the Opus timestamps moved
+//! back by the transcoder's delay), so audio and video stay in sync and the
+//! RTCP sender reports of each viewer's peer carry one clock.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rts_audio::transcode::{AacToOpus, Config as OpusConfig};
+use rts_flv::{
+    AudioCodec, AudioPacketType, AudioTagHeader, VideoCodec, VideoPacketType, VideoTagHeader,
+};
+use rts_h264::{AccessUnit, Mode, Output, Settings, Stripper};
+use rts_rtp::Packet;
+use rts_rtp::h264::{self as rtp_h264, Format};
+use rts_rtp::opus as rtp_opus;
+
+use crate::hub::{EndReason, Frame, FrameKind, Hub, StreamKey, Viewer};
+
+/// RTP payload budget: fits a 1280-byte datagram after SRTP and the
+/// transport-cc extension.
+const MTU: usize = 1200;
+/// Media items waiting for the WebRTC loop.
+const CHANNEL: usize = 2048;
+/// How often the branch reports its metering to the hub.
+const METER_EVERY: Duration = Duration::from_secs(1);
+
+/// Packets of one access unit, or one audio packet.
+#[derive(Debug, Clone)]
+pub(crate) enum Media {
+    /// The packets of one access unit.
+    Video {
+        /// Its RTP packets, in order.
+        packets: Vec<Packet>,
+        /// An IDR picture (a viewer can start here).
+        keyframe: bool,
+    },
+    /// One Opus packet.
+    Audio(Packet),
+}
+
+/// What the branch tells the WebRTC loop.
+#[derive(Debug)]
+pub(crate) enum BranchOut {
+    /// Media for every viewer.
+    Media(Media),
+    /// The stream ended for its viewers.
+    Ended(EndReason),
+}
+
+/// What the video does in the branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VideoPath {
+    Passthrough,
+    Transcode,
+    Unsupported,
+}
+
+/// What the audio does in the branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AudioPath {
+    Passthrough,
+    AacToOpus,
+    Unsupported,
+}
+
+fn video_name(p: VideoPath) -> &'static str {
+    match p {
+        VideoPath::Passthrough => "passthrough",
+        VideoPath::Transcode => "transcode",
+        VideoPath::Unsupported => "unsupported",
+    }
+}
+
+fn audio_name(p: AudioPath) -> &'static str {
+    match p {
+        AudioPath::Passthrough => "passthrough",
+        AudioPath::AacToOpus => "aac-to-opus",
+        AudioPath::Unsupported => "unsupported",
+    }
+}
+
+/// The resolution tier a transcode is metered in.
+pub(crate) fn tier(width: u32, height: u32) -> &'static str {
+    let (long, short) = (width.max(height), width.min(height));
+    let pixels = u64::from(width).saturating_mul(u64::from(height));
+    if long <= 640 && short <= 480 {
+        "SD"
+    } else if long <= 1280 && short <= 720 {
+        "HD"
+    } else if long <= 1920 && short <= 1080 {
+        "FHD"
+    } else if long <= 2560 && short <= 1440 && pixels <= 2560 * 1440 {
+        "2K"
+    } else {
+        "4K"
+    }
+}
+
+/// Unwraps the hub's 32-bit millisecond timestamps into a continuous i64.
+#[derive(Debug, Default)]
+struct Clock {
+    last: Option<(u32, i64)>,
+}
+
+impl Clock {
+    fn unwrap(&mut self, ts: u32) -> i64 {
+        let t = match self.last {
+            None => i64::from(ts),
+            Some((raw, t)) => t.saturating_add(i64::from(ts.wrapping_sub(raw) as i32)),
+        };
+        self.last = Some((ts, t));
+        t
+    }
+}
+
+fn rtp_time(ms: i64, rate_khz: i64) -> u32 {
+    // RTP timestamps wrap (RFC 3550 5.1): keep the low 32 bits.
+    ms.wrapping_mul(rate_khz) as u32
+}
+
+/// The sans-IO core of a branch: FLV tag bodies in, RTP packets out.
+pub(crate) struct Converter {
+    stripper: Stripper,
+    length_size: u8,
+    video_pk: rtp_h264::Packetizer,
+    opus_pk: rtp_opus::Packetizer,
+    aac: Option<Box<AacToOpus>>,
+    clock: Clock,
+    out: VecDeque<Media>,
+    video: Option<VideoPath>,
+    audio: Option<AudioPath>,
+    /// Size of the transcoder's output (for the metering tier).
+    dims: Option<(u32, u32)>,
+    errors: u64,
+    scratch: Vec<Packet>,
+    /// Audio before this (ms) is not converted (the join backlog).
+    audio_from: Option<i64>,
+}
+
+impl std::fmt::Debug for Converter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Converter")
+            .field("video", &self.video)
+            .field("audio", &self.audio)
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Converter {
+    /// A converter removing B-frames in `mode`, the transcoder at `bitrate`
+    /// bit/s (None: derived from the input).
+    pub(crate) fn new(mode: Mode, bitrate: Option<u32>) -> Result<Self, String> {
+        let mut settings = Settings::new(mode);
+        if let Some(b) = bitrate {
+            settings = settings.with_bitrate(b);
+        }
+        let video_pk = rtp_h264::Packetizer::new(rtp_h264::Config {
+            mtu: MTU,
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Converter {
+            stripper: Stripper::new(settings),
+            length_size: 4,
+            video_pk,
+            opus_pk: rtp_opus::Packetizer::new(rtp_opus::Config::default()),
+            aac: None,
+            clock: Clock::default(),
+            out: VecDeque::new(),
+            video: None,
+            audio: None,
+            dims: None,
+            errors: 0,
+            scratch: Vec::new(),
+            audio_from: None,
+        })
+    }
+
+    /// What the video does, once known.
+    pub(crate) fn video_path(&self) -> Option<VideoPath> {
+        self.video.map(|v| {
+            if v == VideoPath::Passthrough && self.stripper.is_transcoding() {
+                VideoPath::Transcode
+            } else {
+                v
+            }
+        })
+    }
+
+    /// What the audio does, once known.
+    pub(crate) fn audio_path(&self) -> Option<AudioPath> {
+        self.audio
+    }
+
+    /// The transcoder's picture size, while transcoding.
+    pub(crate) fn dims(&self) -> Option<(u32, u32)> {
+        self.dims
+    }
+
+    /// Asks the transcoder for an IDR as its next picture (a new viewer, a
+    /// PLI). Returns false in passthrough, where only the source makes
+    /// keyframes.
+    pub(crate) fn request_keyframe(&mut self) -> bool {
+        if self.stripper.is_transcoding() {
+            self.stripper.request_keyframe();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether the video is being transcoded.
+    pub(crate) fn is_transcoding(&self) -> bool {
+        self.stripper.is_transcoding()
+    }
+
+    /// The next converted media.
+    pub(crate) fn pop(&mut self) -> Option<Media> {
+        self.out.pop_front()
+    }
+
+    fn error(&mut self, what: &str, e: impl std::fmt::Display) {
+        self.errors = self.errors.saturating_add(1);
+        // The first ones and then one in a hundred: a broken stream must not
+        // flood the log.
+        if self.errors <= 5 || self.errors.is_multiple_of(100) {
+            tracing::warn!("conversion: {what}: {e} ({} so far)", self.errors);
+        }
+    }
+
+    /// Starts from the hub's backlog (configs and the GOP so far, which a
+    /// new subscriber gets at once): the transcoder decodes the GOP for
+    /// its references but its first output is an IDR of the newest
+    /// picture, and the backlog's older audio is skipped, so the first
+    /// viewer sees the live edge at once instead of a burst of the past.
+    pub(crate) fn join(&mut self, backlog: &[Frame]) {
+        let mut newest = None::<i64>;
+        for f in backlog {
+            if f.kind != FrameKind::Video || f.config {
+                continue;
+            }
+            if let Ok((h, _)) = VideoTagHeader::parse(&f.payload) {
+                let pts = i64::from(f.timestamp).saturating_add(i64::from(h.composition_time));
+                newest = Some(newest.map_or(pts, |n| n.max(pts)));
+            }
+        }
+        if let Some(t) = newest {
+            self.stripper.skip_before(t);
+            self.audio_from = Some(t);
+        }
+        let started = Instant::now();
+        for f in backlog {
+            self.push(f);
+        }
+        tracing::info!(
+            "conversion: joined at {newest:?} ms, {} backlog frames in {} ms",
+            backlog.len(),
+            started.elapsed().as_millis()
+        );
+    }
+
+    /// Converts one frame from the hub.
+    pub(crate) fn push(&mut self, frame: &Frame) {
+        match frame.kind {
+            FrameKind::Video => self.push_video(frame),
+            FrameKind::Audio => self.push_audio(frame),
+            FrameKind::Metadata => {}
+        }
+    }
+
+    fn push_video(&mut self, frame: &Frame) {
+        let (h, body) = match VideoTagHeader::parse(&frame.payload) {
+            Ok(x) => x,
+            Err(e) => return self.error("video tag", e),
+        };
+        if h.codec != VideoCodec::Avc || h.multitrack.is_some() {
+            if self.video != Some(VideoPath::Unsupported) {
+                tracing::warn!(
+                    "conversion: {:?} video cannot be played over WebRTC here (H.264 only); sending audio only",
+                    h.codec
+                );
+            }
+            self.video = Some(VideoPath::Unsupported);
+            return;
+        }
+        self.video.get_or_insert(VideoPath::Passthrough);
+        let t = self.clock.unwrap(frame.timestamp);
+        let res = match h.packet_type {
+            VideoPacketType::SequenceStart => self.stripper.push_config(body),
+            VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX => {
+                if body.is_empty() {
+                    Ok(())
+                } else {
+                    self.stripper.push(AccessUnit {
+                        dts: t,
+                        pts: t.saturating_add(i64::from(h.composition_time)),
+                        data: body,
+                    })
+                }
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = res {
+            self.error("video", e);
+        }
+        self.drain_stripper();
+    }
+
+    fn drain_stripper(&mut self) {
+        while let Some(o) = self.stripper.pop() {
+            match o {
+                Output::Config(record) => match self.video_pk.set_decoder_config(&record) {
+                    Ok(ls) => self.length_size = ls,
+                    Err(e) => self.error("decoder configuration", e),
+                },
+                Output::Frame(f) => {
+                    self.scratch.clear();
+                    let format = Format::Avcc {
+                        length_size: self.length_size,
+                    };
+                    let mut packets = std::mem::take(&mut self.scratch);
+                    match self.video_pk.packetize(
+                        &f.data,
+                        format,
+                        rtp_time(f.time, 90),
+                        &mut packets,
+                    ) {
+                        Ok(_) if !packets.is_empty() => self.out.push_back(Media::Video {
+                            packets,
+                            keyframe: f.keyframe,
+                        }),
+                        Ok(_) => self.scratch = packets,
+                        Err(e) => {
+                            self.scratch = packets;
+                            self.error("packetize", e);
+                        }
+                    }
+                }
+                Output::Event(e) => {
+                    if let rts_h264::Event::EncoderConfigured { width, height, .. } = e {
+                        self.dims = Some((width, height));
+                    }
+                    tracing::info!("conversion: {e:?}");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn push_audio(&mut self, frame: &Frame) {
+        let (h, body) = match AudioTagHeader::parse(&frame.payload) {
+            Ok(x) => x,
+            Err(e) => return self.error("audio tag", e),
+        };
+        let t = self.clock.unwrap(frame.timestamp);
+        if !h.is_sequence_header() && self.audio_from.is_some_and(|from| t < from) {
+            return;
+        }
+        match h.codec {
+            AudioCodec::Opus if h.multitrack.is_none() => {
+                self.audio = Some(AudioPath::Passthrough);
+                if h.packet_type == AudioPacketType::CodedFrames && !body.is_empty() {
+                    let p = self.opus_pk.packetize(body, rtp_time(t, 48));
+                    self.out.push_back(Media::Audio(p));
+                }
+            }
+            AudioCodec::Aac if h.multitrack.is_none() => self.push_aac(&h, body, t),
+            other => {
+                if self.audio != Some(AudioPath::Unsupported) {
+                    tracing::warn!(
+                        "conversion: {other:?} audio cannot be played over WebRTC here (AAC or Opus only); sending video only"
+                    );
+                }
+                self.audio = Some(AudioPath::Unsupported);
+            }
+        }
+    }
+
+    fn push_aac(&mut self, h: &AudioTagHeader, body: Bytes, t: i64) {
+        if self.audio == Some(AudioPath::Unsupported) && !h.is_sequence_header() {
+            return;
+        }
+        if self.aac.is_none() {
+            match AacToOpus::new(OpusConfig::default()) {
+                Ok(tx) => self.aac = Some(Box::new(tx)),
+                Err(e) => {
+                    self.audio = Some(AudioPath::Unsupported);
+                    return self.error("opus encoder", e);
+                }
+            }
+        }
+        let Some(tx) = self.aac.as_deref_mut() else {
+            return;
+        };
+        let res = if h.is_sequence_header() {
+            let r = tx.set_config(&body);
+            if r.is_ok() {
+                self.audio = Some(AudioPath::AacToOpus);
+            }
+            r
+        } else if h.packet_type == AudioPacketType::CodedFrames && tx.config().is_some() {
+            let pts = Duration::from_millis(u64::try_from(t).unwrap_or(0));
+            tx.push(body, pts)
+        } else {
+            Ok(())
+        };
+        while let Some(ev) = tx.poll_event() {
+            tracing::debug!("conversion: audio {ev:?}");
+        }
+        let delay = u64::from(tx.delay());
+        while let Some(p) = tx.pop() {
+            let ts = p.timestamp.saturating_sub(delay) as u32;
+            let packet = self.opus_pk.packetize(p.data, ts);
+            self.out.push_back(Media::Audio(packet));
+        }
+        if let Err(e) = res {
+            if h.is_sequence_header() {
+                // An unsupported profile (HE-AAC without the he-aac feature):
+                // say so once and send no audio rather than degraded audio.
+                self.audio = Some(AudioPath::Unsupported);
+                tracing::warn!("conversion: audio not converted: {e}");
+            } else {
+                self.error("aac", e);
+            }
+        }
+    }
+}
+
+/// Flags the WebRTC loop and the branch thread share.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    stop: AtomicBool,
+    keyframe: AtomicBool,
+    transcoding: AtomicBool,
+}
+
+impl Control {
+    /// Asks for an IDR (honoured while transcoding).
+    pub(crate) fn request_keyframe(&self) {
+        self.keyframe.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the branch transcodes video now.
+    pub(crate) fn transcoding(&self) -> bool {
+        self.transcoding.load(Ordering::Relaxed)
+    }
+}
+
+/// A running branch; dropping it stops the thread.
+#[derive(Debug)]
+pub(crate) struct Branch {
+    pub(crate) control: Arc<Control>,
+    pub(crate) rx: tokio::sync::mpsc::Receiver<BranchOut>,
+}
+
+impl Drop for Branch {
+    fn drop(&mut self) {
+        self.control.stop.store(true, Ordering::Relaxed);
+        self.rx.close();
+    }
+}
+
+/// Starts the branch of `key` on its own thread, reading `viewer`.
+pub(crate) fn spawn(
+    key: StreamKey,
+    viewer: Viewer,
+    hub: Hub,
+    converter: Converter,
+    wake: Arc<tokio::sync::Notify>,
+) -> std::io::Result<Branch> {
+    let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL);
+    let control = Arc::new(Control::default());
+    let ctl = control.clone();
+    let rt = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name(format!("rts-branch {}/{}", key.app, key.stream))
+        .spawn(move || {
+            tracing::info!(stream = %key, "conversion branch started");
+            let why = run(&key, &viewer, &hub, converter, &ctl, &tx, &wake, &rt);
+            hub.update_webrtc(&key, |c, _| c.running = false);
+            tracing::info!(stream = %key, "conversion branch stopped: {why}");
+        })?;
+    Ok(Branch { control, rx })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    key: &StreamKey,
+    viewer: &Viewer,
+    hub: &Hub,
+    mut conv: Converter,
+    ctl: &Control,
+    tx: &tokio::sync::mpsc::Sender<BranchOut>,
+    wake: &tokio::sync::Notify,
+    rt: &tokio::runtime::Handle,
+) -> String {
+    let mut last_meter = Instant::now();
+    match viewer.try_recv(usize::MAX) {
+        Ok(backlog) => conv.join(&backlog),
+        Err(why) => return format!("stream ended: {why}"),
+    }
+    loop {
+        if ctl.stop.load(Ordering::Relaxed) {
+            return "no viewer left".into();
+        }
+        if ctl.keyframe.swap(false, Ordering::Relaxed) {
+            conv.request_keyframe();
+        }
+        let got = rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(100), viewer.recv(64)).await
+        });
+        match got {
+            Err(_) => {}
+            Ok(Ok(frames)) => frames.iter().for_each(|f| conv.push(f)),
+            Ok(Err(why)) => {
+                let _ = tx.blocking_send(BranchOut::Ended(why));
+                wake.notify_one();
+                return format!("stream ended: {why}");
+            }
+        }
+        let mut sent = false;
+        while let Some(m) = conv.pop() {
+            if tx.blocking_send(BranchOut::Media(m)).is_err() {
+                return "no viewer left".into();
+            }
+            sent = true;
+        }
+        if sent {
+            wake.notify_one();
+        }
+        ctl.transcoding
+            .store(conv.is_transcoding(), Ordering::Relaxed);
+        let now = Instant::now();
+        let dt = now.saturating_duration_since(last_meter);
+        if dt >= METER_EVERY {
+            last_meter = now;
+            meter(hub, key, &conv, dt.as_secs_f64());
+        }
+    }
+}
+
+fn meter(hub: &Hub, key: &StreamKey, conv: &Converter, secs: f64) {
+    let video = conv.video_path();
+    let audio = conv.audio_path();
+    let dims = conv.dims();
+    hub.update_webrtc(key, |c, _| {
+        c.video = video.map(|v| video_name(v).to_owned());
+        c.audio = audio.map(|a| audio_name(a).to_owned());
+        if video == Some(VideoPath::Transcode) {
+            let t = dims.map_or("unknown", |(w, h)| tier(w, h));
+            let e = c.video_transcode_seconds.entry(t.to_owned()).or_default();
+            *e += secs;
+        }
+        if audio == Some(AudioPath::AacToOpus) {
+            c.audio_transcode_seconds += secs;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_follow_the_fee_table() {
+        assert_eq!(tier(640, 360), "SD");
+        assert_eq!(tier(640, 480), "SD");
+        assert_eq!(tier(360, 640), "SD");
+        assert_eq!(tier(1280, 720), "HD");
+        assert_eq!(tier(960, 540), "HD");
+        assert_eq!(tier(1920, 1080), "FHD");
+        assert_eq!(tier(2560, 1440), "2K");
+        assert_eq!(tier(3840, 2160), "4K");
+    }
+
+    #[test]
+    fn clock_unwraps_32_bit_milliseconds() {
+        let mut c = Clock::default();
+        assert_eq!(c.unwrap(u32::MAX - 10), i64::from(u32::MAX - 10));
+        assert_eq!(c.unwrap(5), i64::from(u32::MAX) + 6);
+        assert_eq!(c.unwrap(0), i64::from(u32::MAX) + 1);
+    }
+}
