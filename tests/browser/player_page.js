@@ -4,7 +4,7 @@
 // in window.rtsPlayer. Prints one JSON line; exit 0 when the expectation
 // holds, 1 when not (or on a timeout), 2 on bad usage.
 //
-//   node player_page.js PLAYER_URL [--frames N] [--latency] [--timeout S]
+//   node player_page.js PLAYER_URL [--frames N] [--latency] [--seconds S] [--timeout S]
 //   node player_page.js PLAYER_URL --expect-error STATUS [--expect-text TEXT] [--timeout S]
 //
 // Default: waits until the page has decoded N video frames (default 30) and,
@@ -12,7 +12,11 @@
 // rts-wallclock-v1 SEI). --expect-error STATUS waits until the page reports
 // an HTTP error with that status (403, 404) and checks that the server's
 // reason text is shown in the page (#message); --expect-text also requires
-// TEXT in it. Timeout: 15 s by default.
+// TEXT in it. Timeout: 15 s by default. --seconds S: once the expectation
+// holds, keep playing S more seconds and report the figures then (steady
+// state). At the end the driver leaves the page like a user closing the tab;
+// deleteSent says whether the player sent the DELETE of its WHEP session
+// (a keepalive fetch on pagehide; its response is not observable).
 //
 // RTS_PLAYER_HTML=path serves that file as the page (playwright routing), to
 // try an edited player against any WHEP server without rebuilding.
@@ -23,25 +27,26 @@
 //   "latencySource":"display"|"arrival"|null,"videoCodec":…,"audioCodec":…,
 //   "audioSamplesReceived":…,"transform":…,"reconnects":…,
 //   "error":{"kind","status","message"}|null,"shown":"<#message text>",
-//   "pageErrors":[…],"reason":"<why ok is false>"}
+//   "deleteSent":bool,"pageErrors":[…],"reason":"<why ok is false>"}
 'use strict';
 const fs = require('fs');
 const { open, sleep } = require('./chromium');
 
 function usage(msg) {
   if (msg) console.error(msg);
-  console.error('usage: node player_page.js PLAYER_URL [--frames N] [--latency] [--timeout S] [--expect-error STATUS [--expect-text TEXT]]');
+  console.error('usage: node player_page.js PLAYER_URL [--frames N] [--latency] [--seconds S] [--timeout S] [--expect-error STATUS [--expect-text TEXT]]');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const o = { url: null, frames: 30, latency: false, timeout: 15, expectError: null, expectText: null };
+  const o = { url: null, frames: 30, latency: false, seconds: 0, timeout: 15, expectError: null, expectText: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => { if (i + 1 >= argv.length) usage(`${a} needs a value`); return argv[++i]; };
     if (a === '--frames') o.frames = Number(val());
     else if (a === '--latency') o.latency = true;
     else if (a === '--timeout') o.timeout = Number(val());
+    else if (a === '--seconds') o.seconds = Number(val());
     else if (a === '--expect-error') o.expectError = Number(val());
     else if (a === '--expect-text') o.expectText = val();
     else if (a.startsWith('--')) usage(`unknown option ${a}`);
@@ -49,7 +54,7 @@ function parseArgs(argv) {
     else usage(`extra argument ${a}`);
   }
   if (!o.url) usage();
-  if (!Number.isFinite(o.frames) || !Number.isFinite(o.timeout) || (o.expectError !== null && !Number.isFinite(o.expectError))) usage('numbers expected');
+  if (!Number.isFinite(o.frames) || !Number.isFinite(o.timeout) || !Number.isFinite(o.seconds) || (o.expectError !== null && !Number.isFinite(o.expectError))) usage('numbers expected');
   return o;
 }
 
@@ -83,6 +88,8 @@ function read() {
       await page.route((u) => u.pathname === pagePath, (route) =>
         route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
     }
+    let deleteSent = false;
+    page.on('request', (r) => { if (r.method() === 'DELETE') deleteSent = true; });
     const resp = await page.goto(o.url, { timeout: o.timeout * 1000 });
     if (!resp || resp.status() !== 200) throw new Error(`player page: HTTP ${resp ? resp.status() : 'no response'}`);
     const deadline = Date.now() + o.timeout * 1000;
@@ -109,6 +116,10 @@ function read() {
       if (Date.now() > deadline) { reason = `timeout: ${reason}`; break; }
       await sleep(100);
     }
+    if (out.ok && o.seconds > 0) {
+      await sleep(o.seconds * 1000);
+      st = await page.evaluate(read);
+    }
     const s = (st && st.stats) || {};
     Object.assign(out, {
       state: st && st.state,
@@ -125,7 +136,11 @@ function read() {
     });
     if (!out.ok) out.reason = reason;
     // Leave like a user closing the tab: the page DELETEs its session.
+    const hadSession = await page.evaluate(() => !!(window.rtsPlayer && window.rtsPlayer.resource)).catch(() => false);
     await page.goto('about:blank').catch(() => {});
+    const until = Date.now() + 2000;
+    while (hadSession && !deleteSent && Date.now() < until) await sleep(50);
+    out.deleteSent = deleteSent;
   } catch (e) {
     out.reason = String((e && e.message) || e).split('\n')[0];
   } finally {
