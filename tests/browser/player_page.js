@@ -15,8 +15,8 @@
 // TEXT in it. Timeout: 15 s by default. --seconds S: once the expectation
 // holds, keep playing S more seconds and report the figures then (steady
 // state). At the end the driver leaves the page like a user closing the tab;
-// deleteSent says whether the player sent the DELETE of its WHEP session
-// (a keepalive fetch on pagehide; its response is not observable).
+// deleteStatus is the HTTP status the server gave the player's DELETE of
+// its WHEP session (null when the page had no session).
 //
 // RTS_PLAYER_HTML=path serves that file as the page (playwright routing), to
 // try an edited player against any WHEP server without rebuilding.
@@ -27,7 +27,7 @@
 //   "latencySource":"display"|"arrival"|null,"videoCodec":…,"audioCodec":…,
 //   "audioSamplesReceived":…,"transform":…,"reconnects":…,
 //   "error":{"kind","status","message"}|null,"shown":"<#message text>",
-//   "deleteSent":bool,"pageErrors":[…],"reason":"<why ok is false>"}
+//   "deleteStatus":200|null,"pageErrors":[…],"reason":"<why ok is false>"}
 'use strict';
 const fs = require('fs');
 const { open, sleep } = require('./chromium');
@@ -88,8 +88,8 @@ function read() {
       await page.route((u) => u.pathname === pagePath, (route) =>
         route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
     }
-    let deleteSent = false;
-    page.on('request', (r) => { if (r.method() === 'DELETE') deleteSent = true; });
+    let deleteStatus = null;
+    page.on('response', (r) => { if (r.request().method() === 'DELETE') deleteStatus = r.status(); });
     const resp = await page.goto(o.url, { timeout: o.timeout * 1000 });
     if (!resp || resp.status() !== 200) throw new Error(`player page: HTTP ${resp ? resp.status() : 'no response'}`);
     const deadline = Date.now() + o.timeout * 1000;
@@ -135,12 +135,17 @@ function read() {
       error: (st && st.error) || null, shown: st && st.shown,
     });
     if (!out.ok) out.reason = reason;
-    // Leave like a user closing the tab: the page DELETEs its session.
+    // Leave like a user closing the tab: the page DELETEs its session on
+    // pagehide (a keepalive fetch). Playwright does not see requests made
+    // while a page unloads, so fire pagehide first, then navigate away.
     const hadSession = await page.evaluate(() => !!(window.rtsPlayer && window.rtsPlayer.resource)).catch(() => false);
+    if (hadSession) {
+      await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: false }))).catch(() => {});
+      const until = Date.now() + 3000;
+      while (deleteStatus === null && Date.now() < until) await sleep(50);
+    }
+    out.deleteStatus = deleteStatus;
     await page.goto('about:blank').catch(() => {});
-    const until = Date.now() + 2000;
-    while (hadSession && !deleteSent && Date.now() < until) await sleep(50);
-    out.deleteSent = deleteSent;
   } catch (e) {
     out.reason = String((e && e.message) || e).split('\n')[0];
   } finally {
