@@ -3,7 +3,11 @@
 //! `rts-wallclock-v1` SEI, `rts::h264::sei::build_wallclock`), plays it back
 //! over WHEP (our WebRTC client, `rts::webrtc::Peer::offer`) or HTTP-FLV,
 //! and prints one JSON line with time to first frame and the latency
-//! distribution (receive wall time minus the SEI's send time, per frame).
+//! distribution (receive wall time minus the SEI's send time, per frame):
+//! `latency_ms` over every frame, `steady_latency_ms` over the frames
+//! received 1 s or more after the first (without the start-up burst of
+//! frames sent while the viewer connected). The clocks are the same
+//! machine's when publisher and player are one process, as here.
 //!
 //! ```text
 //! cargo run --release --example rts-probe -- \
@@ -334,6 +338,10 @@ struct Tally {
     audio_packets: u64,
     first_frame: Option<Duration>,
     latencies_ms: Vec<f64>,
+    /// Latencies of frames received 1 s or more after the first one: the
+    /// steady state, without the start-up burst (frames sent while the
+    /// viewer connected, delivered from the server's cache).
+    steady_ms: Vec<f64>,
 }
 
 impl Tally {
@@ -345,8 +353,14 @@ impl Tally {
             eprintln!("rts-probe: first frame after {:?}", play_start.elapsed());
         }
         if let Some(sent) = sent_us {
-            self.latencies_ms
-                .push((now_us as f64 - sent as f64) / 1000.0);
+            let ms = (now_us as f64 - sent as f64) / 1000.0;
+            self.latencies_ms.push(ms);
+            if self
+                .first_frame
+                .is_some_and(|f| play_start.elapsed() >= f + Duration::from_secs(1))
+            {
+                self.steady_ms.push(ms);
+            }
         }
     }
 }
@@ -724,21 +738,26 @@ fn run(args: Args) -> anyhow::Result<bool> {
     if let Some(e) = shared.failed.lock().ok().and_then(|f| f.clone()) {
         bail!(e);
     }
-    let mut lat = tally.latencies_ms.clone();
-    lat.sort_by(f64::total_cmp);
+    let summary = |v: &[f64]| {
+        let mut lat = v.to_vec();
+        lat.sort_by(f64::total_cmp);
+        serde_json::json!({
+            "p50": round2(percentile(&lat, 50.0)),
+            "p95": round2(percentile(&lat, 95.0)),
+            "p99": round2(percentile(&lat, 99.0)),
+            "max": round2(lat.last().copied().unwrap_or(0.0)),
+        })
+    };
     let out = serde_json::json!({
         "play": if whep { "whep" } else { "flv" },
         "frames_sent": shared.frames_sent.load(Ordering::Relaxed),
         "frames_received": tally.frames,
         "audio_packets": tally.audio_packets,
         "first_frame_ms": tally.first_frame.map(|d| round2(d.as_secs_f64() * 1000.0)),
-        "latency_ms": {
-            "p50": round2(percentile(&lat, 50.0)),
-            "p95": round2(percentile(&lat, 95.0)),
-            "p99": round2(percentile(&lat, 99.0)),
-            "max": round2(lat.last().copied().unwrap_or(0.0)),
-        },
-        "samples": lat.len(),
+        "latency_ms": summary(&tally.latencies_ms),
+        "samples": tally.latencies_ms.len(),
+        "steady_latency_ms": summary(&tally.steady_ms),
+        "steady_samples": tally.steady_ms.len(),
     });
     println!("{out}");
     if tally.frames == 0 {
