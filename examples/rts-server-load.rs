@@ -97,6 +97,7 @@ fn main() -> anyhow::Result<()> {
     let mut config = Config::default();
     config.listen.rtmp = "127.0.0.1:0".parse()?;
     config.listen.http = "127.0.0.1:0".parse()?;
+    config.listen.rtc = "127.0.0.1:0".parse()?;
     config.disable_signing();
     config.finish()?;
     let rt = tokio::runtime::Runtime::new()?;

@@ -149,7 +149,10 @@ fn print_urls(server: &Server) -> Result<(), String> {
     } else {
         player
     };
-    println!("rts-server: RTMP on {rtmp}, HTTP on {http}");
+    println!(
+        "rts-server: RTMP on {rtmp}, HTTP on {http}, WebRTC on udp {}",
+        server.rtc_addr()
+    );
     println!(
         "domains: ingest {} / streaming {} (signing {}; URLs valid {} min)",
         ingest.name,

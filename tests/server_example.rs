@@ -55,6 +55,7 @@ fn printed_urls_work_and_ctrl_c_stops_it() {
     let mut cmd = Command::new(example_bin("rts-server"));
     cmd.args(["--rtmp-listen", &format!("127.0.0.1:{rtmp}")])
         .args(["--http-listen", &format!("127.0.0.1:{http}")])
+        .args(["--rtc-listen", "127.0.0.1:0"])
         .args(["--auth-key", "example-key"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null());

@@ -64,6 +64,7 @@ async function stats() {
       codec: codecs[r.codecId], packetsReceived: r.packetsReceived, packetsLost: r.packetsLost,
       framesReceived: r.framesReceived, framesDecoded: r.framesDecoded, keyFramesDecoded: r.keyFramesDecoded,
       frameWidth: r.frameWidth, frameHeight: r.frameHeight, pliCount: r.pliCount, nackCount: r.nackCount,
+      framesDropped: r.framesDropped, jitterBufferEmittedCount: r.jitterBufferEmittedCount,
       totalSamplesReceived: r.totalSamplesReceived, concealedSamples: r.concealedSamples,
     });
   });

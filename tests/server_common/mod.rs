@@ -25,6 +25,7 @@ pub(crate) fn server(edit: impl FnOnce(&mut Config)) -> TestServer {
     let mut c = Config::default();
     c.listen.rtmp = "127.0.0.1:0".parse().unwrap();
     c.listen.http = "127.0.0.1:0".parse().unwrap();
+    c.listen.rtc = "127.0.0.1:0".parse().unwrap();
     c.api.token = Some("test-token".into());
     c.set_default_key(KEY);
     for d in &mut c.domains {
@@ -149,14 +150,29 @@ pub(crate) fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 /// A plain HTTP/1.1 GET: status and body (of a non-streaming response).
 pub(crate) fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
+    http_request(addr, "GET", path, headers, b"")
+}
+
+/// One HTTP/1.1 request (`Connection: close`): status and body.
+pub(crate) fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     let text = String::from_utf8_lossy(&out);

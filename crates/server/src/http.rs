@@ -25,6 +25,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/streams", get(list_streams))
         .route("/api/v1/streams/{app}/{stream}", get(one_stream))
         .route("/metrics", get(metrics))
+        .route("/", get(index))
         .merge(crate::web::routes())
         .route("/{app}/{file}", get(flv))
         .route("/{app}/{stream}/{kind}", any(webrtc))
@@ -260,4 +261,16 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 /// WHEP (and WHIP) endpoints and resources: `/{app}/{stream}/whep[/{id}]`.
 async fn webrtc(State(shared): State<Arc<Shared>>, req: axum::extract::Request) -> Response {
     shared.rtc.http(&shared, req).await
+}
+
+/// `GET /`: what this server serves.
+async fn index() -> Response {
+    let page = "<!doctype html><meta charset=utf-8><title>rts-server</title>\
+<h1>rts-server</h1><ul>\
+<li>web player: <code>/play/{app}/{stream}?auth_key=…</code> or <code>/play?url=artc://…</code></li>\
+<li>latency calibrator: <a href=\"/calibrator\">/calibrator</a></li>\
+<li>WHEP: <code>POST /{app}/{stream}/whep?auth_key=…</code></li>\
+<li>HTTP-FLV: <code>/{app}/{stream}.flv?auth_key=…</code></li>\
+<li>API: <code>/api/v1/streams</code> (Bearer token), metrics: <a href=\"/metrics\">/metrics</a></li></ul>";
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }

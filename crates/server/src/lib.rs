@@ -1,15 +1,21 @@
 //! rts-server: the streaming server composed of the rts protocol crates.
 //!
-//! This is where all I/O lives (tokio sockets, axum HTTP, the clock). It
-//! takes RTMP publishers (`rts_rtmp` sessions), keeps each stream in the
-//! [`hub`] and plays it over RTMP and HTTP-FLV (`rts_flv`), with every entry
-//! point checked against the domain's auth_key signing (`rts_auth`, Type A).
+//! This is where all I/O lives (tokio sockets, axum HTTP, UDP, the clock).
+//! It takes RTMP publishers (`rts_rtmp` sessions), keeps each stream in the
+//! [`hub`] and plays it over RTMP and HTTP-FLV (`rts_flv`) as published, and
+//! over WebRTC (WHEP, `rts_whip` + `rts_webrtc`) through one conversion
+//! branch per stream that removes B-frames (`rts_h264`) and turns AAC into
+//! Opus (`rts_audio`) only when needed, packetized once (`rts_rtp`). Every
+//! entry point is checked against the domain's auth_key signing
+//! (`rts_auth`, Type A).
 //!
 //! | what | URL | signed uri |
 //! |---|---|---|
 //! | RTMP ingest | `rtmp://{ingest-domain}/{app}/{stream}?auth_key=…` | `/{app}/{stream}` |
 //! | RTMP play | `rtmp://{streaming-domain}/{app}/{stream}?auth_key=…` | `/{app}/{stream}` |
 //! | HTTP-FLV | `http://{streaming-domain}:8080/{app}/{stream}.flv?auth_key=…` | `/{app}/{stream}.flv` |
+//! | ARTC (WHEP) | `artc://{streaming-domain}/{app}/{stream}?auth_key=…` = `POST http://…:8080/{app}/{stream}/whep?auth_key=…`, media on UDP 8000 | `/{app}/{stream}` |
+//! | web player | `http://…:8080/play/{app}/{stream}?auth_key=…`, `/play?url=artc://…`, `/calibrator` | |
 //! | API | `GET /api/v1/streams`, `GET /api/v1/streams/{app}/{stream}` (Bearer token) | |
 //! | metrics | `GET /metrics` (Prometheus text) | |
 //!
@@ -25,6 +31,7 @@
 //! let mut config = Config::default();
 //! config.listen.rtmp = "127.0.0.1:0".parse().unwrap();
 //! config.listen.http = "127.0.0.1:0".parse().unwrap();
+//! config.listen.rtc = "127.0.0.1:0".parse().unwrap();
 //! config.finish()?;
 //! let server = Server::bind(config).await?;
 //! println!("RTMP on {}, HTTP on {}", server.rtmp_addr(), server.http_addr());

@@ -183,6 +183,21 @@ impl ChildGuard {
         })
     }
 
+    /// Spawns `cmd` with a piped stdin (take it with [`ChildGuard::child`])
+    /// for a driver that waits for a line before it finishes.
+    pub fn spawn_with_stdin(cmd: &mut Command, what: &str) -> std::io::Result<Self> {
+        let child = cmd.stdin(Stdio::piped()).spawn()?;
+        Ok(Self {
+            child: Some(child),
+            what: what.to_owned(),
+        })
+    }
+
+    /// The running child (for its pipes); `None` once waited for.
+    pub fn child(&mut self) -> Option<&mut Child> {
+        self.child.as_mut()
+    }
+
     /// The process id.
     pub fn id(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)

@@ -1,0 +1,349 @@
+//! ARTC playback through rts-server with real peers: ffmpeg publishes RTMP
+//! (the fixtures with `-c copy`, and x264 with its default B-frames), headless
+//! Chromium plays the WHEP URL through the conversion branch (B-frame
+//! stripper, AAC to Opus, packetized once), one branch serves ten viewers,
+//! and WHEP is signed like every play URL.
+//!
+//! The server runs in-process on 127.0.0.1 (port 0 for RTMP, HTTP and UDP).
+
+mod server_common;
+mod webrtc_common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rts_testkit::ChildGuard;
+use server_common::*;
+use webrtc_common::{browser, node_json};
+
+/// One browser test at a time: decode ratios and first-frame times mean
+/// little while several Chromium instances starve each other on 2 cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Seconds each play is measured after its first frame.
+const WINDOW: u32 = 4;
+
+fn publish_file(ffmpeg: &Path, input: &Path, url: &str) -> ChildGuard {
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-stream_loop", "-1", "-i"])
+        .arg(input)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    ChildGuard::spawn(&mut cmd, "ffmpeg publish").unwrap()
+}
+
+/// x264 with its default settings (B-frames, b-pyramid) and `gop` frames
+/// between keyframes, AAC audio.
+fn publish_x264(ffmpeg: &Path, url: &str, gop: u32) -> ChildGuard {
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-c:v", "libx264", "-g", &gop.to_string()])
+        .args(["-keyint_min", &gop.to_string(), "-sc_threshold", "0"])
+        .args(["-c:a", "aac", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    ChildGuard::spawn(&mut cmd, "ffmpeg x264 publish").unwrap()
+}
+
+impl TestServer {
+    fn signed_whep(&self, stream: &str) -> String {
+        let k = sign(&format!("/live/{stream}"), now(), KEY);
+        format!("http://{}/live/{stream}/whep?auth_key={k}", self.http)
+    }
+}
+
+fn play(node: &PathBuf, dir: &PathBuf, url: &str) -> serde_json::Value {
+    node_json(
+        node,
+        dir,
+        "whep_play.js",
+        &[url, &WINDOW.to_string()],
+        Duration::from_secs(90),
+    )
+}
+
+/// Plays `url`; a first frame later than `first_ms` is retried twice (a
+/// wall-clock figure on a machine shared with builds).
+fn play_checked(node: &PathBuf, dir: &PathBuf, url: &str, first_ms: f64) -> serde_json::Value {
+    let mut r = play(node, dir, url);
+    eprintln!("whep_play: {r}");
+    for attempt in 1..=2 {
+        if r["firstFrameMs"].as_f64().is_some_and(|t| t <= first_ms) {
+            break;
+        }
+        r = play(node, dir, url);
+        eprintln!("whep_play (retry {attempt}): {r}");
+    }
+    r
+}
+
+fn assert_played(r: &serde_json::Value, what: &str, fps: f64, first_ms: f64) {
+    assert_eq!(r["ok"], true, "{what}: no video decoded: {r}");
+    let v = &r["video"];
+    assert_eq!(v["codec"], "video/H264", "{what}");
+    let decoded = v["framesDecoded"].as_f64().unwrap_or(0.0);
+    // Frames still in the jitter buffer when the stats are read were
+    // received but cannot have been decoded yet: compare with the frames the
+    // jitter buffer handed to the decoder (a new viewer starting from the
+    // cached GOP holds a few more there than a steady one).
+    let received = v["jitterBufferEmittedCount"]
+        .as_f64()
+        .or(v["framesReceived"].as_f64())
+        .unwrap_or(0.0);
+    let published = fps * f64::from(WINDOW);
+    assert!(
+        decoded >= 0.8 * published,
+        "{what}: {decoded} frames decoded, {published} published in the window"
+    );
+    assert!(
+        decoded / received >= 0.98,
+        "{what}: decoded/received {decoded}/{received}"
+    );
+    let a = &r["audio"];
+    assert_eq!(a["codec"], "audio/opus", "{what}");
+    assert!(
+        a["totalSamplesReceived"].as_f64().unwrap_or(0.0) > 48_000.0,
+        "{what}: no Opus decoded: {a}"
+    );
+    let ttff = r["firstFrameMs"].as_f64().unwrap_or(f64::MAX);
+    assert!(
+        ttff <= first_ms,
+        "{what}: first frame {ttff} ms after the POST"
+    );
+    assert_eq!(r["deleteStatus"], 200, "{what}: DELETE of the session");
+}
+
+/// Every fixture, published with `-c copy`, plays in Chromium; the branch
+/// transcodes exactly the ones with B-frames and always turns AAC into Opus.
+#[test]
+fn chromium_plays_every_fixture_over_whep() {
+    let (Some(ffmpeg), Some(files)) = (rts_testkit::tool("ffmpeg"), rts_testkit::media_fixtures())
+    else {
+        return;
+    };
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let srv = server(|_| {});
+    for (i, file) in files.iter().enumerate() {
+        let name = format!("fixture{i}");
+        let what = file.file_name().unwrap().to_string_lossy().to_string();
+        let _publisher = publish_file(&ffmpeg, file, &srv.signed_rtmp(&name));
+        srv.wait_publishing(&name);
+        // The B-frame flag comes from the first B-frame: give the stream a
+        // moment past its first GOP's start.
+        wait_for("video frames", || {
+            srv.stream(&name)
+                .is_some_and(|s| s["frame_rate"].as_f64().is_some())
+        });
+        let r = play_checked(&node, &dir, &srv.signed_whep(&name), 1000.0);
+        assert_played(&r, &what, 30.0, 1000.0);
+        let info = srv.stream(&name).unwrap();
+        let conv = &info["conversion"];
+        let has_b = what.contains("bframes") || what.contains("bpyramid");
+        assert_eq!(
+            conv["video"],
+            if has_b { "transcode" } else { "passthrough" },
+            "{what}: {conv}"
+        );
+        assert_eq!(conv["audio"], "aac-to-opus", "{what}: {conv}");
+        let audio_s = conv["audio_transcode_seconds"].as_f64().unwrap_or(0.0);
+        assert!(audio_s >= 1.0, "{what}: audio metered {audio_s} s");
+        let video_s: f64 = conv["video_transcode_seconds"]
+            .as_object()
+            .map(|m| m.values().filter_map(|v| v.as_f64()).sum())
+            .unwrap_or(0.0);
+        assert_eq!(video_s > 0.0, has_b, "{what}: video metered {conv}");
+        if has_b {
+            let tier = if what.starts_with("high") { "HD" } else { "SD" };
+            assert!(
+                conv["video_transcode_seconds"][tier].as_f64().is_some(),
+                "{what}: tier {tier}: {conv}"
+            );
+        }
+        // The last viewer left: the branch stops.
+        wait_for("the branch to stop", || {
+            srv.stream(&name)
+                .is_some_and(|s| s["conversion"]["running"] == false && s["viewers"]["webrtc"] == 0)
+        });
+    }
+}
+
+/// x264 defaults (B-frames) with 10 s between keyframes: a viewer joining
+/// mid-GOP still sees its first frame within a second, because the
+/// transcoder makes an IDR for it instead of waiting for the publisher's.
+#[test]
+fn long_gop_with_b_frames_starts_within_a_second() {
+    let Some(ffmpeg) = rts_testkit::tool("ffmpeg") else {
+        return;
+    };
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let srv = server(|_| {});
+    let _publisher = publish_x264(&ffmpeg, &srv.signed_rtmp("gop"), 300);
+    srv.wait_publishing("gop");
+    // Join well inside the first 10-second GOP.
+    wait_for("3 s of stream", || {
+        srv.stream("gop")
+            .is_some_and(|s| s["b_frames"] == true && s["uptime_s"].as_f64().unwrap_or(0.0) >= 3.0)
+    });
+    let r = play_checked(&node, &dir, &srv.signed_whep("gop"), 1000.0);
+    assert_played(&r, "x264 -g 300", 30.0, 1000.0);
+    assert_eq!(
+        srv.stream("gop").unwrap()["conversion"]["video"],
+        "transcode"
+    );
+}
+
+/// Ten viewers in Chromium share one conversion branch, which stops after
+/// they leave.
+#[test]
+fn ten_viewers_share_one_branch() {
+    let (Some(ffmpeg), Some(file)) = (
+        rts_testkit::tool("ffmpeg"),
+        rts_testkit::fixture("media/main_bframes_nonref_aaclc48k.flv"),
+    ) else {
+        return;
+    };
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let srv = server(|_| {});
+    let _publisher = publish_file(&ffmpeg, &file, &srv.signed_rtmp("ten"));
+    srv.wait_publishing("ten");
+    let url = srv.signed_whep("ten");
+    let mut driver = ChildGuard::spawn_with_stdin(
+        Command::new(&node)
+            .arg(dir.join("whep_many.js"))
+            .args([url.as_str(), "10"])
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+        "whep_many.js",
+    )
+    .unwrap();
+    let stdout = driver.child().unwrap().stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = lines.next().expect("driver output").unwrap();
+    eprintln!("whep_many: {ready}");
+    assert!(ready.contains("\"ready\":10"), "{ready}");
+    let info = srv.stream("ten").unwrap();
+    let conv = &info["conversion"];
+    assert_eq!(info["viewers"]["webrtc"], 10, "{info}");
+    assert_eq!(conv["running"], true, "{conv}");
+    assert_eq!(conv["starts"], 1, "one branch for ten viewers: {conv}");
+    let metrics = http_get(srv.http, "/metrics", &[]).1;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(metrics.contains("rts_conversion_branches 1"), "{metrics}");
+    // Let them go.
+    writeln!(driver.child().unwrap().stdin.as_mut().unwrap(), "stop").unwrap();
+    let last = lines
+        .find_map(|l| l.ok().filter(|l| l.starts_with('{')))
+        .expect("final JSON");
+    let r: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(
+        r["deleteStatus"]
+            .as_array()
+            .is_some_and(|a| a.len() == 10 && a.iter().all(|c| c == 200)),
+        "{r}"
+    );
+    wait_for("the branch to stop", || {
+        srv.stream("ten")
+            .is_some_and(|s| s["conversion"]["running"] == false && s["viewers"]["webrtc"] == 0)
+    });
+    assert_eq!(srv.stream("ten").unwrap()["conversion"]["starts"], 1);
+}
+
+/// A minimal offer: what rts-webrtc needs to answer (H.264 and Opus).
+const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtcp-mux\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+a=setup:actpass\r\na=rtpmap:96 H264/90000\r\n\
+a=fmtp:96 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n";
+
+/// WHEP is signed like every play URL: the reasons come back in 403s, a
+/// Bearer token works as the auth_key, an unknown stream is 404.
+#[test]
+fn whep_is_signed_like_every_play_url() {
+    let (Some(ffmpeg), Some(file)) = (
+        rts_testkit::tool("ffmpeg"),
+        rts_testkit::fixture("media/baseline_aaclc44k.flv"),
+    ) else {
+        return;
+    };
+    let srv = server(|_| {});
+    let _publisher = publish_file(&ffmpeg, &file, &srv.signed_rtmp("auth"));
+    srv.wait_publishing("auth");
+    let post = |path: &str, headers: &[(&str, &str)]| {
+        let mut h = vec![("Content-Type", "application/sdp")];
+        h.extend_from_slice(headers);
+        let (status, body) = http_request(srv.http, "POST", path, &h, OFFER.as_bytes());
+        (status, String::from_utf8_lossy(&body).to_string())
+    };
+    let (status, body) = post("/live/auth/whep", &[]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("auth_key"), "{body}");
+
+    let wrong = sign("/live/other", now(), KEY);
+    let (status, body) = post(&format!("/live/auth/whep?auth_key={wrong}"), &[]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("invalid md5hash"), "{body}");
+
+    let expired = sign("/live/auth", now() - 3 * 86_400, KEY);
+    let (status, body) = post(&format!("/live/auth/whep?auth_key={expired}"), &[]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("expired"), "{body}");
+
+    // The FLV uri's signature is not the ARTC one.
+    let flv = sign("/live/auth.flv", now(), KEY);
+    let (status, _) = post(&format!("/live/auth/whep?auth_key={flv}"), &[]);
+    assert_eq!(status, 403);
+
+    let good = sign("/live/auth", now(), KEY);
+    let (status, body) = post(
+        "/live/auth/whep",
+        &[("Authorization", &format!("Bearer {good}"))],
+    );
+    assert_eq!(status, 201, "Bearer auth_key: {body}");
+    assert!(body.contains("a=setup:passive"), "{body}");
+
+    let secondary = sign("/live/auth", now(), KEY2);
+    let (status, body) = post(&format!("/live/auth/whep?auth_key={secondary}"), &[]);
+    assert_eq!(status, 201, "secondary key: {body}");
+
+    let missing = sign("/live/nothing", now(), KEY);
+    let (status, body) = post(&format!("/live/nothing/whep?auth_key={missing}"), &[]);
+    assert_eq!(status, 404, "{body}");
+
+    let (status, body) = http_request(
+        srv.http,
+        "POST",
+        &format!("/live/auth/whep?auth_key={good}"),
+        &[("Content-Type", "text/plain")],
+        OFFER.as_bytes(),
+    );
+    assert_eq!(status, 415, "{}", String::from_utf8_lossy(&body));
+
+    let audio_only = OFFER
+        .replace("m=video", "m=audio")
+        .replace("H264/90000", "PCMU/8000");
+    let (status, body) = http_request(
+        srv.http,
+        "POST",
+        &format!("/live/auth/whep?auth_key={good}"),
+        &[("Content-Type", "application/sdp")],
+        audio_only.as_bytes(),
+    );
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+}
