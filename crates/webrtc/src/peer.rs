@@ -690,6 +690,51 @@ impl Peer {
     /// answer makes us the DTLS client (RFC 8842 5), the certificate's
     /// SHA-256 fingerprint, rtcp-mux, BUNDLE, the same codecs and feedback
     /// as the server side. The idle timeout runs from `now`.
+    ///
+    /// ```no_run
+    /// # use std::time::{Duration, Instant};
+    /// # use rts_webrtc::{Certificate, Codec, Config, Event, MediaKind, Peer, Role};
+    /// # fn post_offer(_: &str) -> String { String::new() }
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let local = socket.local_addr()?;
+    /// let config = Config {
+    ///     local_addr: local,
+    ///     candidates: vec![local],
+    ///     certificate: Certificate::generate()?,
+    ///     ice_ufrag: "random-ufrag".into(),
+    ///     ice_pwd: "random-password-of-24-chars".into(),
+    ///     video_ssrc: 1, // used only when publishing
+    ///     audio_ssrc: 2,
+    ///     idle_timeout: Duration::from_secs(10),
+    ///     stats_interval: Duration::from_secs(1),
+    /// };
+    /// // Play (WHEP): the server sends, so the remote's role is Publisher.
+    /// let (mut peer, offer) = Peer::offer(Instant::now(), Role::Publisher, &config)?;
+    /// let answer = post_offer(&offer); // POST application/sdp, 201 + answer
+    /// peer.accept_answer(Instant::now(), &answer)?;
+    /// let mut buf = [0u8; 2048];
+    /// loop {
+    ///     while let Some(t) = peer.poll_transmit() {
+    ///         socket.send_to(&t.contents, t.destination)?;
+    ///     }
+    ///     while let Some(event) = peer.poll_event() {
+    ///         match event {
+    ///             Event::Rtp { kind: MediaKind::Video, codec: Codec::H264, packet } => {
+    ///                 // depacketize (rts_rtp::h264::Depacketizer)
+    ///             }
+    ///             Event::Disconnected { .. } => return Ok(()),
+    ///             _ => {}
+    ///         }
+    ///     }
+    ///     socket.set_read_timeout(Some(Duration::from_millis(10)))?;
+    ///     if let Ok((n, from)) = socket.recv_from(&mut buf) {
+    ///         peer.handle_receive(Instant::now(), from, &buf[..n])?;
+    ///     }
+    ///     peer.handle_timeout(Instant::now())?;
+    /// }
+    /// # }
+    /// ```
     pub fn offer(now: Instant, role: Role, config: &Config) -> Result<(Self, String), Error> {
         let (mut pc, feedback) = build_connection(now, config, false)?;
         let sender_ids = match role {
