@@ -205,8 +205,71 @@ fn long_gop_with_b_frames_starts_within_a_second() {
     );
 }
 
+/// `whep_many.js`: N viewers in one Chromium page, driven over stdin.
+struct Viewers {
+    driver: ChildGuard,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Viewers {
+    /// Starts `n` viewers of `url`; returns them and how many decoded video.
+    fn start(node: &Path, dir: &Path, url: &str, n: usize) -> (Viewers, usize) {
+        let mut driver = ChildGuard::spawn_with_stdin(
+            Command::new(node)
+                .arg(dir.join("whep_many.js"))
+                .args([url, &n.to_string()])
+                .current_dir(dir)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+            "whep_many.js",
+        )
+        .unwrap();
+        let stdout = driver.child().unwrap().stdout.take().unwrap();
+        let mut v = Viewers {
+            driver,
+            lines: BufReader::new(stdout).lines(),
+        };
+        let ready = v.json();
+        eprintln!("whep_many: {ready}");
+        let n = ready["ready"].as_u64().unwrap_or(0) as usize;
+        (v, n)
+    }
+
+    fn json(&mut self) -> serde_json::Value {
+        let line = self
+            .lines
+            .find_map(|l| l.ok().filter(|l| l.starts_with('{')))
+            .expect("driver output");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(
+            self.driver.child().unwrap().stdin.as_mut().unwrap(),
+            "{line}"
+        )
+        .unwrap();
+    }
+
+    /// Each viewer's figures now.
+    fn stats(&mut self) -> Vec<serde_json::Value> {
+        self.send("stats");
+        self.json()["viewers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// DELETEs the sessions; the driver's final JSON.
+    fn stop(mut self) -> serde_json::Value {
+        self.send("stop");
+        self.json()
+    }
+}
+
 /// Ten viewers in Chromium share one conversion branch, which stops after
-/// they leave.
+/// they leave. Each gets RTCP sender reports for audio and video (the one
+/// clock lip sync needs).
 #[test]
 fn ten_viewers_share_one_branch() {
     let (Some(ffmpeg), Some(file)) = (
@@ -220,22 +283,8 @@ fn ten_viewers_share_one_branch() {
     let srv = server(|_| {});
     let _publisher = publish_file(&ffmpeg, &file, &srv.signed_rtmp("ten"));
     srv.wait_publishing("ten");
-    let url = srv.signed_whep("ten");
-    let mut driver = ChildGuard::spawn_with_stdin(
-        Command::new(&node)
-            .arg(dir.join("whep_many.js"))
-            .args([url.as_str(), "10"])
-            .current_dir(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit()),
-        "whep_many.js",
-    )
-    .unwrap();
-    let stdout = driver.child().unwrap().stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = lines.next().expect("driver output").unwrap();
-    eprintln!("whep_many: {ready}");
-    assert!(ready.contains("\"ready\":10"), "{ready}");
+    let (mut viewers, ready) = Viewers::start(&node, &dir, &srv.signed_whep("ten"), 10);
+    assert_eq!(ready, 10, "viewers that decoded video");
     let info = srv.stream("ten").unwrap();
     let conv = &info["conversion"];
     assert_eq!(info["viewers"]["webrtc"], 10, "{info}");
@@ -244,12 +293,20 @@ fn ten_viewers_share_one_branch() {
     let metrics = http_get(srv.http, "/metrics", &[]).1;
     let metrics = String::from_utf8_lossy(&metrics);
     assert!(metrics.contains("rts_conversion_branches 1"), "{metrics}");
-    // Let them go.
-    writeln!(driver.child().unwrap().stdin.as_mut().unwrap(), "stop").unwrap();
-    let last = lines
-        .find_map(|l| l.ok().filter(|l| l.starts_with('{')))
-        .expect("final JSON");
-    let r: serde_json::Value = serde_json::from_str(&last).unwrap();
+    // Sender reports arrive every few seconds: wait for them (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let reports = |v: &serde_json::Value| {
+        v["senderReports"]["video"].as_u64().unwrap_or(0) > 0
+            && v["senderReports"]["audio"].as_u64().unwrap_or(0) > 0
+    };
+    let mut stats = viewers.stats();
+    while !stats.iter().all(reports) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        stats = viewers.stats();
+    }
+    assert!(stats.iter().all(reports), "RTCP sender reports: {stats:?}");
+
+    let r = viewers.stop();
     assert_eq!(r["ok"], true, "{r}");
     assert!(
         r["deleteStatus"]
@@ -262,6 +319,51 @@ fn ten_viewers_share_one_branch() {
             .is_some_and(|s| s["conversion"]["running"] == false && s["viewers"]["webrtc"] == 0)
     });
     assert_eq!(srv.stream("ten").unwrap()["conversion"]["starts"], 1);
+}
+
+/// A publisher that reconnects within the grace period: the WebRTC viewer
+/// keeps its session (no renegotiation) and its video resumes.
+#[test]
+fn webrtc_viewer_survives_a_publisher_reconnect() {
+    let (Some(ffmpeg), Some(file)) = (
+        rts_testkit::tool("ffmpeg"),
+        rts_testkit::fixture("media/high_bpyramid_aaclc44k.flv"),
+    ) else {
+        return;
+    };
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let srv = server(|c| c.limits.publisher_grace_ms = 10_000);
+    let publisher = publish_file(&ffmpeg, &file, &srv.signed_rtmp("again"));
+    srv.wait_publishing("again");
+    let (mut viewers, ready) = Viewers::start(&node, &dir, &srv.signed_whep("again"), 1);
+    assert_eq!(ready, 1);
+    drop(publisher);
+    wait_for("the publisher to leave", || {
+        srv.stream("again")
+            .is_some_and(|s| s["publishing"] == false)
+    });
+    let before = viewers.stats()[0]["framesDecoded"].as_u64().unwrap_or(0);
+    let _publisher = publish_file(&ffmpeg, &file, &srv.signed_rtmp("again"));
+    srv.wait_publishing("again");
+    // Two seconds of frames after the return, on the same session.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut now = viewers.stats();
+    while now[0]["framesDecoded"].as_u64().unwrap_or(0) < before + 60
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(250));
+        now = viewers.stats();
+    }
+    let after = now[0]["framesDecoded"].as_u64().unwrap_or(0);
+    assert!(
+        after >= before + 60,
+        "{before} frames before, {after} after: {now:?}"
+    );
+    assert_eq!(now[0]["state"], "connected");
+    let conv = &srv.stream("again").unwrap()["conversion"];
+    assert_eq!(conv["starts"], 1, "the same branch went on: {conv}");
+    assert_eq!(viewers.stop()["ok"], true);
 }
 
 /// A minimal offer: what rts-webrtc needs to answer (H.264 and Opus).

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // N WHEP viewers of one URL in one headless Chromium page (N peer
 // connections, each its own WHEP session). Prints `{"ready":…}` once every
-// viewer decoded video (or after 15 s), then holds the sessions until a line
-// arrives on stdin (or stdin closes), DELETEs them and prints the final JSON.
+// viewer decoded video (or after 15 s), then holds the sessions: each
+// `stats` line on stdin prints `{"viewers":[…]}`; `stop` (or stdin closing,
+// or 2 minutes) DELETEs them and prints the final JSON.
 //
 //   node whep_many.js URL N
 'use strict';
@@ -34,8 +35,10 @@ async function stats() {
   const out = [];
   for (const v of window.__viewers) {
     const s = await v.pc.getStats();
-    const o = { state: v.pc.connectionState, framesDecoded: 0, framesReceived: 0, audioSamples: 0 };
+    const o = { state: v.pc.connectionState, framesDecoded: 0, framesReceived: 0, audioSamples: 0, senderReports: {} };
     s.forEach((r) => {
+      // RTCP sender reports received (they map RTP time to the sender's clock).
+      if (r.type === 'remote-outbound-rtp') o.senderReports[r.kind] = r.reportsSent || 0;
       if (r.type !== 'inbound-rtp') return;
       if (r.kind === 'video') { o.framesDecoded = r.framesDecoded || 0; o.framesReceived = r.framesReceived || 0; }
       if (r.kind === 'audio') o.audioSamples = r.totalSamplesReceived || 0;
@@ -74,7 +77,13 @@ async function stop() {
     }
     console.log(JSON.stringify({ ready: st.filter((v) => v.framesDecoded > 0).length }));
     const rl = readline.createInterface({ input: process.stdin });
-    await new Promise((r) => { rl.once('line', r); rl.once('close', r); setTimeout(r, 60000); });
+    const lines = rl[Symbol.asyncIterator]();
+    const until = Date.now() + 120000;
+    while (Date.now() < until) {
+      const next = await Promise.race([lines.next(), sleep(until - Date.now()).then(() => ({ done: true }))]);
+      if (next.done || next.value.trim() === 'stop') break;
+      if (next.value.trim() === 'stats') console.log(JSON.stringify({ viewers: await page.evaluate(`(${stats.toString()})()`) }));
+    }
     rl.close();
     out.viewers = await page.evaluate(`(${stats.toString()})()`);
     out.deleteStatus = await page.evaluate(`(${stop.toString()})()`);
