@@ -1,0 +1,81 @@
+//! `rts-probe` through the server's WHEP play on loopback: RTMP publish of
+//! a generated stream (constrained baseline, no B-frames, a wall-clock SEI
+//! in every frame), played back over WebRTC by rts-webrtc's client side
+//! (full ICE, DTLS client) from `POST /{app}/{stream}/whep?auth_key=…`.
+//! The SEI surviving the server's conversion branch is what makes the
+//! latency samples. Our own stack on both ends (a measurement tool);
+//! Chromium plays the same endpoint in the browser tests. Only generous
+//! bounds are asserted; the figures go to docs/PERFORMANCE.md.
+
+mod server_common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use server_common::{KEY, now, server, sign};
+
+#[test]
+fn probe_rtmp_to_whep() {
+    let s = server(|_| {});
+    let publish = s.signed_rtmp("pw");
+    let key = sign("/live/pw", now(), KEY);
+    let play = format!("http://{}/live/pw/whep?auth_key={key}", s.http);
+    let out = rts_testkit::run(
+        Command::new(rts_testkit::example_bin("rts-probe")).args([
+            "--publish",
+            &publish,
+            "--play",
+            &play,
+            "--duration",
+            "4",
+            "--size",
+            "320x180",
+        ]),
+        "rts-probe",
+        Duration::from_secs(90),
+    )
+    .expect("rts-probe ends");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("one JSON line ({e}): {stdout}\n{stderr}"));
+    eprintln!("whep: {v}");
+    assert_eq!(v["play"], "whep");
+    let sent = v["frames_sent"].as_u64().unwrap();
+    let received = v["frames_received"].as_u64().unwrap();
+    let samples = v["samples"].as_u64().unwrap();
+    assert!(sent >= 60, "{v}\n{stderr}");
+    assert!(
+        received * 10 >= sent * 8,
+        "at least 80% of the frames: {v}\n{stderr}"
+    );
+    assert!(
+        samples * 10 >= received * 9,
+        "the wall-clock SEI survives the branch in (nearly) every frame: {v}"
+    );
+    let p50 = v["latency_ms"]["p50"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 < 1000.0, "p50 {p50} ms: {v}");
+    let first = v["first_frame_ms"].as_f64().unwrap();
+    assert!(first < 5000.0, "first frame after {first} ms: {v}");
+
+    // A WHEP offer with a wrong key: 403 and the reason, exit code 1.
+    let bad = sign("/live/pw", now(), "not-the-key");
+    let play = format!("http://{}/live/pw/whep?auth_key={bad}", s.http);
+    let out = rts_testkit::run(
+        Command::new(rts_testkit::example_bin("rts-probe")).args([
+            "--play",
+            &play,
+            "--duration",
+            "1",
+        ]),
+        "rts-probe",
+        Duration::from_secs(30),
+    )
+    .expect("rts-probe ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("HTTP 403"), "{stderr}");
+}
