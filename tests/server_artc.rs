@@ -366,6 +366,78 @@ fn webrtc_viewer_survives_a_publisher_reconnect() {
     assert_eq!(viewers.stop()["ok"], true);
 }
 
+/// The server's own web player plays the stream (figures shown, Opus
+/// audio), explains a refused URL with the server's reason, and the
+/// calibrator page is served.
+#[test]
+fn the_web_player_plays_and_explains_refusals() {
+    let (Some(ffmpeg), Some(file)) = (
+        rts_testkit::tool("ffmpeg"),
+        rts_testkit::fixture("media/baseline_aaclc44k.flv"),
+    ) else {
+        return;
+    };
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let srv = server(|_| {});
+    let _publisher = publish_file(&ffmpeg, &file, &srv.signed_rtmp("page"));
+    srv.wait_publishing("page");
+    let key = sign("/live/page", now(), KEY);
+    let page = format!("http://{}/play/live/page?auth_key={key}", srv.http);
+    let r = node_json(
+        &node,
+        &dir,
+        "player_page.js",
+        &[&page, "--frames", "60", "--timeout", "20"],
+        Duration::from_secs(90),
+    );
+    eprintln!("player_page: {r}");
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["state"], "playing", "{r}");
+    assert!(r["framesDecoded"].as_u64().unwrap_or(0) >= 60, "{r}");
+    assert_eq!(r["width"], 640, "{r}");
+    assert!(
+        r["audioCodec"].as_str().is_some_and(|c| c.contains("opus")),
+        "{r}"
+    );
+    assert_eq!(r["deleteStatus"], 200, "{r}");
+
+    // The artc:// form of the same URL plays too.
+    let artc = format!(
+        "http://{}/play?url=artc://127.0.0.1/live/page%3Fauth_key%3D{key}",
+        srv.http
+    );
+    let r = node_json(
+        &node,
+        &dir,
+        "player_page.js",
+        &[&artc],
+        Duration::from_secs(90),
+    );
+    assert_eq!(r["ok"], true, "artc:// URL: {r}");
+
+    let wrong = sign("/live/other", now(), KEY);
+    let bad = format!("http://{}/play/live/page?auth_key={wrong}", srv.http);
+    let r = node_json(
+        &node,
+        &dir,
+        "player_page.js",
+        &[
+            &bad,
+            "--expect-error",
+            "403",
+            "--expect-text",
+            "invalid md5hash",
+        ],
+        Duration::from_secs(90),
+    );
+    assert_eq!(r["ok"], true, "403 reason shown: {r}");
+
+    let (status, body) = http_get(srv.http, "/calibrator", &[]);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("id=\"clock\""));
+}
+
 /// A minimal offer: what rts-webrtc needs to answer (H.264 and Opus).
 const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
 m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtcp-mux\r\n\
