@@ -152,6 +152,9 @@ pub(crate) struct Converter {
     scratch: Vec<Packet>,
     /// Audio before this (ms) is not converted (the join backlog).
     audio_from: Option<i64>,
+    /// False for a passthrough branch: video as published (B-frames kept),
+    /// Opus audio only, nothing converted.
+    convert: bool,
 }
 
 impl std::fmt::Debug for Converter {
@@ -166,8 +169,10 @@ impl std::fmt::Debug for Converter {
 
 impl Converter {
     /// A converter removing B-frames in `mode`, the transcoder at `bitrate`
-    /// bit/s (None: derived from the input).
-    pub(crate) fn new(mode: Mode, bitrate: Option<u32>) -> Result<Self, String> {
+    /// bit/s (None: derived from the input). With `convert` false it
+    /// converts nothing: video goes as published (B-frames kept, for a
+    /// player that decodes them) and only Opus audio is sent.
+    pub(crate) fn new(mode: Mode, bitrate: Option<u32>, convert: bool) -> Result<Self, String> {
         let mut settings = Settings::new(mode);
         if let Some(b) = bitrate {
             settings = settings.with_bitrate(b);
@@ -191,6 +196,7 @@ impl Converter {
             errors: 0,
             scratch: Vec::new(),
             audio_from: None,
+            convert,
         })
     }
 
@@ -225,6 +231,11 @@ impl Converter {
         } else {
             false
         }
+    }
+
+    /// Whether this branch converts (false: passthrough, not metered).
+    pub(crate) fn converts(&self) -> bool {
+        self.convert
     }
 
     /// Whether the video is being transcoded.
@@ -303,6 +314,9 @@ impl Converter {
         }
         self.video.get_or_insert(VideoPath::Passthrough);
         let t = self.clock.unwrap(frame.timestamp);
+        if !self.convert {
+            return self.pass_video(&h, body, t);
+        }
         let res = match h.packet_type {
             VideoPacketType::SequenceStart => self.stripper.push_config(body),
             VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX => {
@@ -322,6 +336,36 @@ impl Converter {
             self.error("video", e);
         }
         self.drain_stripper();
+    }
+
+    /// Passthrough: packetized as published, timestamps are presentation
+    /// times (RFC 6184 5.1), so with B-frames they are not monotonic.
+    fn pass_video(&mut self, h: &VideoTagHeader, body: Bytes, t: i64) {
+        match h.packet_type {
+            VideoPacketType::SequenceStart => match self.video_pk.set_decoder_config(&body) {
+                Ok(ls) => self.length_size = ls,
+                Err(e) => self.error("decoder configuration", e),
+            },
+            VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX if !body.is_empty() => {
+                let pts = t.saturating_add(i64::from(h.composition_time));
+                let format = Format::Avcc {
+                    length_size: self.length_size,
+                };
+                let mut packets = Vec::new();
+                match self
+                    .video_pk
+                    .packetize(&body, format, rtp_time(pts, 90), &mut packets)
+                {
+                    Ok(_) if !packets.is_empty() => self.out.push_back(Media::Video {
+                        packets,
+                        keyframe: h.is_keyframe(),
+                    }),
+                    Ok(_) => {}
+                    Err(e) => self.error("packetize", e),
+                }
+            }
+            _ => {}
+        }
     }
 
     fn drain_stripper(&mut self) {
@@ -382,7 +426,7 @@ impl Converter {
                     self.out.push_back(Media::Audio(p));
                 }
             }
-            AudioCodec::Aac if h.multitrack.is_none() => self.push_aac(&h, body, t),
+            AudioCodec::Aac if h.multitrack.is_none() && self.convert => self.push_aac(&h, body, t),
             other => {
                 if self.audio != Some(AudioPath::Unsupported) {
                     tracing::warn!(
@@ -494,8 +538,9 @@ pub(crate) fn spawn(
         .name(format!("rts-branch {}/{}", key.app, key.stream))
         .spawn(move || {
             tracing::info!(stream = %key, "conversion branch started");
+            // `running` is the WebRTC loop's to set: a new branch may have
+            // started by the time this one is gone.
             let why = run(&key, &viewer, &hub, converter, &ctl, &tx, &wake, &rt);
-            hub.update_webrtc(&key, |c, _| c.running = false);
             tracing::info!(stream = %key, "conversion branch stopped: {why}");
         })?;
     Ok(Branch { control, rx })
@@ -550,7 +595,7 @@ fn run(
             .store(conv.is_transcoding(), Ordering::Relaxed);
         let now = Instant::now();
         let dt = now.saturating_duration_since(last_meter);
-        if dt >= METER_EVERY {
+        if dt >= METER_EVERY && conv.converts() {
             last_meter = now;
             meter(hub, key, &conv, dt.as_secs_f64());
         }

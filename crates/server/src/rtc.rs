@@ -49,8 +49,16 @@ pub(crate) const KEYFRAME_INTERVAL: Duration = Duration::from_millis(300);
 /// A peer that sends nothing for this long is gone.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Which branch: a stream, converted for browsers or passed through as
+/// published (`?passthrough=1`: a player that decodes B-frames itself).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FanKey {
+    stream: StreamKey,
+    passthrough: bool,
+}
+
 struct Session {
-    key: StreamKey,
+    key: FanKey,
     peer: Peer,
     queue: ViewerQueue,
     created: Instant,
@@ -83,7 +91,7 @@ struct State {
     whip: rts_whip::Server,
     sessions: HashMap<ResourceId, Session>,
     router: Router<ResourceId>,
-    streams: HashMap<StreamKey, Fan>,
+    streams: HashMap<FanKey, Fan>,
     certificate: Certificate,
 }
 
@@ -196,6 +204,7 @@ impl Rtc {
                 local: self.addr,
                 wake: &self.wake,
                 ingest: None,
+                passthrough: false,
             };
             whip.handle(http::Request::from_parts(parts, body), &mut backend, random)
         };
@@ -267,7 +276,7 @@ impl Rtc {
                 match item {
                     BranchOut::Media(m) => fan_out(fan, &mut s.sessions, m, now),
                     BranchOut::Ended(why) => {
-                        tracing::info!(stream = %key, "webrtc viewers end: {why}");
+                        tracing::info!(stream = %key.stream, "webrtc viewers end: {why}");
                         for id in &fan.viewers {
                             if let Some(sess) = s.sessions.get_mut(id) {
                                 sess.peer.close();
@@ -291,7 +300,7 @@ impl Rtc {
                 match ev {
                     Event::Connected => {
                         tracing::info!(
-                            stream = %sess.key,
+                            stream = %sess.key.stream,
                             "webrtc viewer {id} connected {} ms after its offer",
                             now.saturating_duration_since(sess.created).as_millis()
                         );
@@ -305,7 +314,7 @@ impl Rtc {
                         }
                     }
                     Event::Disconnected { reason } => {
-                        tracing::info!(stream = %sess.key, "webrtc viewer {id} left: {reason}");
+                        tracing::info!(stream = %sess.key.stream, "webrtc viewer {id} left: {reason}");
                     }
                     _ => {}
                 }
@@ -329,20 +338,30 @@ impl Rtc {
                 continue;
             };
             fan.viewers.remove(&id);
-            let left = fan.viewers.len() as u64;
-            if left == 0 {
-                // The last viewer left: the branch stops (dropping it).
+            if fan.viewers.is_empty() {
+                // The last viewer of this branch left: it stops (dropped).
                 s.streams.remove(&sess.key);
             }
-            hub.update_webrtc(&sess.key, |c, viewers| {
-                *viewers = left;
-                if left == 0 {
-                    c.running = false;
-                }
-            });
+            update_counts(hub, &s.streams, &sess.key.stream);
         }
         next
     }
+}
+
+/// Shows the stream's WebRTC viewers (all its branches) in the hub.
+fn update_counts(hub: &Hub, streams: &HashMap<FanKey, Fan>, stream: &StreamKey) {
+    let mut viewers = 0u64;
+    let mut running = false;
+    for (k, fan) in streams {
+        if k.stream == *stream {
+            viewers = viewers.saturating_add(fan.viewers.len() as u64);
+            running = running || !k.passthrough;
+        }
+    }
+    hub.update_webrtc(stream, |c, v| {
+        *v = viewers;
+        c.running = running;
+    });
 }
 
 /// A viewer is connected: it starts at a keyframe, made now by the
@@ -426,12 +445,14 @@ struct Whep<'a> {
     host: Option<String>,
     sessions: &'a mut HashMap<ResourceId, Session>,
     router: &'a mut Router<ResourceId>,
-    streams: &'a mut HashMap<StreamKey, Fan>,
+    streams: &'a mut HashMap<FanKey, Fan>,
     certificate: &'a Certificate,
     local: SocketAddr,
     wake: &'a Arc<Notify>,
     /// The ingest domain `authorize` resolved.
     ingest: Option<String>,
+    /// `?passthrough=1`: no B-frame removal for this viewer.
+    passthrough: bool,
 }
 
 impl Whep<'_> {
@@ -467,10 +488,11 @@ impl Whep<'_> {
         out
     }
 
-    fn start_branch(&mut self, key: &StreamKey) -> Result<(), CreateError> {
-        if self.streams.contains_key(key) {
+    fn start_branch(&mut self, fan: &FanKey) -> Result<(), CreateError> {
+        if self.streams.contains_key(fan) {
             return Ok(());
         }
+        let key = &fan.stream;
         let hub = &self.shared.hub;
         let viewer = hub
             .play(key, Protocol::Conversion, Instant::now())
@@ -487,7 +509,8 @@ impl Whep<'_> {
             mode = Mode::Transcode;
         }
         let bitrate = (w.transcode_kbps > 0).then(|| w.transcode_kbps.saturating_mul(1000));
-        let converter = Converter::new(mode, bitrate).map_err(CreateError::Unavailable)?;
+        let converter =
+            Converter::new(mode, bitrate, !fan.passthrough).map_err(CreateError::Unavailable)?;
         let branch = branch::spawn(
             key.clone(),
             viewer,
@@ -496,12 +519,14 @@ impl Whep<'_> {
             self.wake.clone(),
         )
         .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))?;
-        hub.update_webrtc(key, |c, _| {
-            c.running = true;
-            c.starts = c.starts.saturating_add(1);
-        });
+        if !fan.passthrough {
+            hub.update_webrtc(key, |c, _| {
+                c.running = true;
+                c.starts = c.starts.saturating_add(1);
+            });
+        }
         self.streams.insert(
-            key.clone(),
+            fan.clone(),
             Fan {
                 branch,
                 viewers: HashSet::new(),
@@ -543,6 +568,8 @@ impl Backend for Whep<'_> {
         ) {
             Ok(play) => {
                 self.ingest = Some(play.ingest);
+                self.passthrough = crate::config::query_param(query, "passthrough")
+                    .is_some_and(|v| v == "1" || v == "true");
                 Ok(())
             }
             Err((kind, why)) => {
@@ -572,9 +599,9 @@ impl Backend for Whep<'_> {
             .ingest
             .take()
             .ok_or_else(|| CreateError::Unavailable("request was not authorized".into()))?;
-        let key = StreamKey::new(&ingest, &target.app, &target.stream);
+        let stream = StreamKey::new(&ingest, &target.app, &target.stream);
         let hub = &self.shared.hub;
-        if hub.stream(&key, Instant::now()).is_none() {
+        if hub.stream(&stream, Instant::now()).is_none() {
             hub.metrics().error(ErrorKind::NotFound);
             return Err(CreateError::NotFound(format!(
                 "{}/{}",
@@ -595,6 +622,10 @@ impl Backend for Whep<'_> {
         };
         let (peer, answer) = Peer::accept(Instant::now(), offer, Role::Viewer, &config)
             .map_err(|e| CreateError::BadSdp(e.to_string()))?;
+        let key = FanKey {
+            stream,
+            passthrough: self.passthrough,
+        };
         self.start_branch(&key)?;
         self.router.insert(peer.ice_ufrag(), id);
         self.sessions.insert(
@@ -606,12 +637,15 @@ impl Backend for Whep<'_> {
                 created: Instant::now(),
             },
         );
-        let viewers = self.streams.get_mut(&key).map_or(0, |fan| {
+        if let Some(fan) = self.streams.get_mut(&key) {
             fan.viewers.insert(id);
-            fan.viewers.len() as u64
-        });
-        hub.update_webrtc(&key, |_, v| *v = viewers);
-        tracing::info!(stream = %key, "webrtc viewer {id} offered");
+        }
+        update_counts(hub, self.streams, &key.stream);
+        tracing::info!(
+            stream = %key.stream,
+            passthrough = key.passthrough,
+            "webrtc viewer {id} offered"
+        );
         Ok(answer)
     }
 
