@@ -41,6 +41,7 @@ use rts::flv::{VideoCodec, VideoTagHeader};
 use rts::h264::sei;
 use rts::rtmp::session::{ClientEvent, ClientSession, Config as RtmpConfig, MediaKind as RtmpKind};
 use rts::rtp::h264::{Depacketizer, Event as DepEvent, Format, split_nals};
+use rts::rtp::receiver::H264Receiver;
 use rts::webrtc::{Certificate, Codec, Config, Event, MediaKind, Peer, Role};
 
 const USAGE: &str =
@@ -576,8 +577,13 @@ fn whep_loop(
     until: &PlayUntil<'_>,
     tally: &mut Tally,
 ) -> anyhow::Result<()> {
-    let mut dep = Depacketizer::new(Depacketizer::DEFAULT_MAX_ACCESS_UNIT);
-    let mut last_seq: Option<u16> = None;
+    // A reorder buffer (100 ms at most for a missing packet, e.g. a NACKed
+    // one) in front of the depacketizer, as a player has.
+    let mut video = H264Receiver::new(
+        1024,
+        Duration::from_millis(100),
+        Depacketizer::DEFAULT_MAX_ACCESS_UNIT,
+    );
     let mut buf = vec![0u8; 2048];
     let mut connected = false;
     let connect_deadline = Instant::now() + Duration::from_secs(10);
@@ -597,29 +603,7 @@ fn whep_loop(
                     codec: Codec::H264,
                     packet,
                 } => {
-                    let seq = packet.header.sequence_number;
-                    if let Some(last) = last_seq {
-                        if seq == last || !rts::rtp::packet::seq_newer(seq, last) {
-                            continue; // duplicate or late
-                        }
-                        if seq != last.wrapping_add(1) {
-                            dep.lost();
-                        }
-                    }
-                    last_seq = Some(seq);
-                    dep.push(
-                        packet.header.marker,
-                        packet.header.timestamp,
-                        &packet.payload,
-                    );
-                    while let Some(e) = dep.poll_event() {
-                        match e {
-                            DepEvent::AccessUnit(au) => tally.frame(start, wallclock_of(au.nals)),
-                            DepEvent::KeyframeNeeded => {
-                                let _ = peer.request_keyframe(Instant::now());
-                            }
-                        }
-                    }
+                    video.handle_packet(Instant::now(), packet);
                 }
                 Event::Rtp {
                     kind: MediaKind::Audio,
@@ -629,12 +613,23 @@ fn whep_loop(
                 _ => {}
             }
         }
+        video.handle_timeout(Instant::now());
+        while let Some(e) = video.poll_event() {
+            match e {
+                DepEvent::AccessUnit(au) => tally.frame(start, wallclock_of(au.nals)),
+                DepEvent::KeyframeNeeded => {
+                    let _ = peer.request_keyframe(Instant::now());
+                }
+            }
+        }
         if !connected && Instant::now() > connect_deadline {
             bail!("ICE/DTLS did not complete within 10 s (UDP to the server blocked?)");
         }
         let now = Instant::now();
-        let wait = peer
-            .poll_timeout()
+        let wait = [peer.poll_timeout(), video.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
             .map(|t| t.saturating_duration_since(now))
             .unwrap_or(Duration::from_millis(50))
             .clamp(Duration::from_millis(1), Duration::from_millis(50));
