@@ -43,7 +43,7 @@ const METER_EVERY: Duration = Duration::from_secs(1);
 
 /// Packets of one access unit, or one audio packet.
 #[derive(Debug, Clone)]
-pub(crate) enum Media {
+pub enum Media {
     /// The packets of one access unit.
     Video {
         /// Its RTP packets, in order.
@@ -66,17 +66,23 @@ pub(crate) enum BranchOut {
 
 /// What the video does in the branch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum VideoPath {
+pub enum VideoPath {
+    /// H.264 without B-frames (or a passthrough branch): as published.
     Passthrough,
+    /// B-frames removed by decoding and re-encoding.
     Transcode,
+    /// Not H.264: not sent.
     Unsupported,
 }
 
 /// What the audio does in the branch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AudioPath {
+pub enum AudioPath {
+    /// Opus as published.
     Passthrough,
+    /// AAC decoded and encoded to Opus.
     AacToOpus,
+    /// Neither (or HE-AAC without the `he-aac` feature): not sent.
     Unsupported,
 }
 
@@ -96,8 +102,9 @@ fn audio_name(p: AudioPath) -> &'static str {
     }
 }
 
-/// The resolution tier a transcode is metered in.
-pub(crate) fn tier(width: u32, height: u32) -> &'static str {
+/// The resolution tier a transcode is metered in (`SD`, `HD`, `FHD`, `2K`,
+/// `4K`; ../shared/DESIGN.md, "Codec conversion").
+pub fn tier(width: u32, height: u32) -> &'static str {
     let (long, short) = (width.max(height), width.min(height));
     let pixels = u64::from(width).saturating_mul(u64::from(height));
     if long <= 640 && short <= 480 {
@@ -135,8 +142,19 @@ fn rtp_time(ms: i64, rate_khz: i64) -> u32 {
     ms.wrapping_mul(rate_khz) as u32
 }
 
-/// The sans-IO core of a branch: FLV tag bodies in, RTP packets out.
-pub(crate) struct Converter {
+/// The sans-IO core of a branch: FLV tag bodies in (as the hub gives them),
+/// RTP packets out (payload type and SSRC are the peer's to set).
+///
+/// ```
+/// use rts_server::branch::{Converter, Media};
+/// use rts_server::hub::{Frame, FrameKind};
+///
+/// let mut c = Converter::new(rts_h264::Mode::Auto, None, true).unwrap();
+/// // An FLV video tag body that is not H.264 (Sorenson H.263): not sent.
+/// c.push(&Frame { kind: FrameKind::Video, timestamp: 0, payload: bytes::Bytes::from_static(&[0x22, 0, 0]), keyframe: true, config: false });
+/// assert!(c.pop().is_none());
+/// ```
+pub struct Converter {
     stripper: Stripper,
     length_size: u8,
     video_pk: rtp_h264::Packetizer,
@@ -172,7 +190,7 @@ impl Converter {
     /// bit/s (None: derived from the input). With `convert` false it
     /// converts nothing: video goes as published (B-frames kept, for a
     /// player that decodes them) and only Opus audio is sent.
-    pub(crate) fn new(mode: Mode, bitrate: Option<u32>, convert: bool) -> Result<Self, String> {
+    pub fn new(mode: Mode, bitrate: Option<u32>, convert: bool) -> Result<Self, String> {
         let mut settings = Settings::new(mode);
         if let Some(b) = bitrate {
             settings = settings.with_bitrate(b);
@@ -201,7 +219,7 @@ impl Converter {
     }
 
     /// What the video does, once known.
-    pub(crate) fn video_path(&self) -> Option<VideoPath> {
+    pub fn video_path(&self) -> Option<VideoPath> {
         self.video.map(|v| {
             if v == VideoPath::Passthrough && self.stripper.is_transcoding() {
                 VideoPath::Transcode
@@ -212,19 +230,19 @@ impl Converter {
     }
 
     /// What the audio does, once known.
-    pub(crate) fn audio_path(&self) -> Option<AudioPath> {
+    pub fn audio_path(&self) -> Option<AudioPath> {
         self.audio
     }
 
     /// The transcoder's picture size, while transcoding.
-    pub(crate) fn dims(&self) -> Option<(u32, u32)> {
+    pub fn dims(&self) -> Option<(u32, u32)> {
         self.dims
     }
 
     /// Asks the transcoder for an IDR as its next picture (a new viewer, a
     /// PLI). Returns false in passthrough, where only the source makes
     /// keyframes.
-    pub(crate) fn request_keyframe(&mut self) -> bool {
+    pub fn request_keyframe(&mut self) -> bool {
         if self.stripper.is_transcoding() {
             self.stripper.request_keyframe();
             true
@@ -234,17 +252,17 @@ impl Converter {
     }
 
     /// Whether this branch converts (false: passthrough, not metered).
-    pub(crate) fn converts(&self) -> bool {
+    pub fn converts(&self) -> bool {
         self.convert
     }
 
     /// Whether the video is being transcoded.
-    pub(crate) fn is_transcoding(&self) -> bool {
+    pub fn is_transcoding(&self) -> bool {
         self.stripper.is_transcoding()
     }
 
     /// The next converted media.
-    pub(crate) fn pop(&mut self) -> Option<Media> {
+    pub fn pop(&mut self) -> Option<Media> {
         self.out.pop_front()
     }
 
@@ -262,7 +280,7 @@ impl Converter {
     /// its references but its first output is an IDR of the newest
     /// picture, and the backlog's older audio is skipped, so the first
     /// viewer sees the live edge at once instead of a burst of the past.
-    pub(crate) fn join(&mut self, backlog: &[Frame]) {
+    pub fn join(&mut self, backlog: &[Frame]) {
         let mut newest = None::<i64>;
         for f in backlog {
             if f.kind != FrameKind::Video || f.config {
@@ -289,7 +307,7 @@ impl Converter {
     }
 
     /// Converts one frame from the hub.
-    pub(crate) fn push(&mut self, frame: &Frame) {
+    pub fn push(&mut self, frame: &Frame) {
         match frame.kind {
             FrameKind::Video => self.push_video(frame),
             FrameKind::Audio => self.push_audio(frame),

@@ -66,7 +66,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 mod access;
-mod branch;
+pub mod branch;
 pub mod config;
 mod http;
 pub mod hub;
