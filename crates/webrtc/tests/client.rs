@@ -33,6 +33,10 @@ struct Seen {
     server_connected: bool,
     /// (kind, codec, sequence number) received by the receiving side.
     rtp: Vec<(MediaKind, Codec, u16)>,
+    /// Server datagrams dropped by the simulated loss.
+    dropped: u64,
+    /// NACKs the server received.
+    nacks: u64,
 }
 
 fn packet(seq: u16, ts: u32, payload: Vec<u8>) -> rtc::rtp::Packet {
@@ -53,7 +57,8 @@ fn packet(seq: u16, ts: u32, payload: Vec<u8>) -> rtc::rtp::Packet {
 /// Runs a client and a server for 3 s of virtual time; the side that sends
 /// media (server when `play`, client otherwise) sends 100 video and 50
 /// audio packets once connected.
-fn run(play: bool) -> (Seen, String, String) {
+fn run(play: bool, loss_percent: u64) -> (Seen, String, String) {
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64; // xorshift: a failure replays
     let server_addr: SocketAddr = SERVER.parse().unwrap();
     let client_addr: SocketAddr = CLIENT.parse().unwrap();
     let start = Instant::now();
@@ -103,6 +108,16 @@ fn run(play: bool) -> (Seen, String, String) {
             while let Some(t) = server.poll_transmit() {
                 assert_eq!(t.destination, client_addr);
                 moved = true;
+                // Loss on the server's SRTP once media flows (RFC 7983:
+                // first byte 128..=191 is RTP/RTCP).
+                let is_media = matches!(t.contents.first(), Some(128..=191));
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                if is_media && sent > 0 && sent < 100 && rng % 100 < loss_percent {
+                    seen.dropped += 1;
+                    continue;
+                }
                 client
                     .handle_receive(now, server_addr, &t.contents)
                     .unwrap_or(());
@@ -158,12 +173,13 @@ fn run(play: bool) -> (Seen, String, String) {
             }
         }
     }
+    seen.nacks = server.stats().nacks_received;
     (seen, offer, answer)
 }
 
 #[test]
 fn client_plays_from_server() {
-    let (seen, offer, answer) = run(true);
+    let (seen, offer, answer) = run(true, 0);
     assert!(
         !offer.contains("a=ice-lite"),
         "the client runs full ICE: {offer}"
@@ -198,7 +214,7 @@ fn client_plays_from_server() {
 
 #[test]
 fn client_publishes_to_server() {
-    let (seen, offer, _answer) = run(false);
+    let (seen, offer, _answer) = run(false, 0);
     assert!(
         offer.contains("a=sendrecv") || offer.contains("a=sendonly"),
         "{offer}"
@@ -215,6 +231,30 @@ fn client_publishes_to_server() {
         .filter(|(k, c, _)| *k == MediaKind::Audio && *c == Codec::Opus)
         .count();
     assert_eq!((video, audio), (100, 50));
+}
+
+#[test]
+fn client_nacks_recover_loss() {
+    // 10% of the server's media lost while sending: the client's NACK
+    // generator asks, the server resends from its history.
+    let (seen, _, _) = run(true, 10);
+    assert!(
+        seen.dropped > 0 && seen.nacks > 0,
+        "loss injected and NACKed"
+    );
+    let mut video: Vec<u16> = seen
+        .rtp
+        .iter()
+        .filter(|(k, _, _)| *k == MediaKind::Video)
+        .map(|r| r.2)
+        .collect();
+    video.sort_unstable();
+    video.dedup();
+    assert_eq!(
+        video,
+        (0..100).collect::<Vec<_>>(),
+        "every lost video packet recovered"
+    );
 }
 
 #[test]
