@@ -46,6 +46,8 @@ const VIEWER_QUEUE: usize = 4096;
 const GOP_PACKETS: usize = 8192;
 /// Keyframe requests to the transcoder are at most this frequent.
 pub(crate) const KEYFRAME_INTERVAL: Duration = Duration::from_millis(300);
+/// Datagrams taken from the socket per loop turn, beyond the first.
+const RECV_BATCH: usize = 256;
 /// A peer that sends nothing for this long is gone.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -229,14 +231,15 @@ impl Rtc {
             tokio::select! {
                 r = self.socket.recv_from(&mut buf) => {
                     let Ok((n, from)) = r else { continue };
-                    let Some(datagram) = buf.get(..n) else { continue };
-                    let mut guard = lock(&self.state);
-                    let s = &mut *guard;
-                    if let Some(id) = s.router.route(from, datagram)
-                        && let Some(sess) = s.sessions.get_mut(&id)
-                        && let Err(e) = sess.peer.handle_receive(Instant::now(), from, datagram)
-                    {
-                        tracing::debug!("webrtc {id}: {e}");
+                    self.receive(&buf, n, from);
+                    // Take what else is waiting before the next turn (which
+                    // visits every session): one turn per batch, not per
+                    // datagram.
+                    for _ in 0..RECV_BATCH {
+                        match self.socket.try_recv_from(&mut buf) {
+                            Ok((n, from)) => self.receive(&buf, n, from),
+                            Err(_) => break,
+                        }
                     }
                 }
                 _ = sleep => {}
@@ -247,6 +250,20 @@ impl Rtc {
         self.close_all(&mut out);
         for (to, bytes) in out.drain(..) {
             let _ = self.socket.send_to(&bytes, to).await;
+        }
+    }
+
+    fn receive(&self, buf: &[u8], n: usize, from: SocketAddr) {
+        let Some(datagram) = buf.get(..n) else {
+            return;
+        };
+        let mut guard = lock(&self.state);
+        let s = &mut *guard;
+        if let Some(id) = s.router.route(from, datagram)
+            && let Some(sess) = s.sessions.get_mut(&id)
+            && let Err(e) = sess.peer.handle_receive(Instant::now(), from, datagram)
+        {
+            tracing::debug!("webrtc {id}: {e}");
         }
     }
 
