@@ -1,7 +1,8 @@
 //! rts-webrtc's client side ([`rts::webrtc::Peer::offer`], driven by the
 //! `rts-probe` example) plays `whep-testsrc` over real UDP on 127.0.0.1:
-//! full ICE against the ICE-lite server, DTLS client, SRTP, then rts-rtp
-//! depacketizes the H.264 into access units and Opus packets are counted.
+//! full ICE against the ICE-lite server, DTLS client, SRTP; rts-rtp's
+//! reorder buffer and depacketizer make H.264 access units of the video,
+//! and Opus packets are counted.
 //! Both ends are this project (the client is a measurement tool);
 //! Chromium against the same server is `webrtc_whep_chromium.rs`.
 
