@@ -460,6 +460,16 @@ impl Pipeline {
     fn encode_ready(&mut self, out: &mut Vec<(Bytes, u64)>) -> Result<(), Error> {
         let chunk = self.frame.saturating_mul(self.channels);
         while self.encode_in.len() >= chunk {
+            // A corrupt stream can decode to inf/NaN or absurd levels; the C
+            // encoder gets finite samples within +-4 (12 dB of headroom,
+            // legitimate AAC overshoot is kept).
+            for s in self.encode_in.iter_mut().take(chunk) {
+                *s = if s.is_finite() {
+                    s.clamp(-4.0, 4.0)
+                } else {
+                    0.0
+                };
+            }
             let len = self
                 .encoder
                 .encode_float(self.encode_in.get(..chunk).unwrap_or(&[]), &mut self.packet)

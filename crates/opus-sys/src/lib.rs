@@ -445,6 +445,24 @@ mod tests {
     }
 
     #[test]
+    fn non_finite_input_does_not_break_the_encoder() {
+        // libopus's float API zeroes frames with NaN or absurd energy.
+        let mut enc = Encoder::new(48_000, 2, Application::Audio).unwrap();
+        let mut dec = Decoder::new(48_000, 2).unwrap();
+        let mut packet = [0u8; 4000];
+        let mut pcm = [0f32; 960 * 2];
+        let mut bad = tone(440.0, 1);
+        bad[7] = f32::NAN;
+        bad[8] = f32::INFINITY;
+        bad[100] = 1e30;
+        for frame in [bad.as_slice(), &tone(440.0, 1)] {
+            let n = enc.encode_float(frame, &mut packet).unwrap();
+            assert_eq!(dec.decode_float(&packet[..n], &mut pcm).unwrap(), 960);
+            assert!(pcm.iter().all(|s| s.is_finite() && s.abs() <= 2.0));
+        }
+    }
+
+    #[test]
     fn bad_arguments_are_errors() {
         assert_eq!(
             Encoder::new(44_100, 2, Application::Audio)
