@@ -180,6 +180,11 @@ pub struct Stripper {
     last_time: Option<i64>,
     /// Auto mode: the access units since the last IDR, to start decoding.
     gop: Vec<AccessUnit>,
+    /// Auto-mode passthrough: access units held back (up to the stream's
+    /// reorder depth) and released in presentation order, so pictures
+    /// reordered before the first B-frame is seen are still output after
+    /// the switch to transcoding (with whether each is an IDR).
+    held: Vec<(AccessUnit, bool)>,
     tx: Option<Transcoder>,
     keyframe_requested: bool,
     /// Catch-up: transcoded pictures presented before this are not output.
@@ -242,6 +247,7 @@ impl Stripper {
             stats: Stats::default(),
             last_time: None,
             gop: Vec::new(),
+            held: Vec::new(),
             tx: None,
             keyframe_requested: false,
             skip_before: None,
@@ -294,19 +300,30 @@ impl Stripper {
 
     /// The most frames an output may lag behind its input: the input's
     /// reorder depth (SPS `max_num_reorder_frames`, or its inference) plus
-    /// one while transcoding; zero in passthrough and drop mode.
+    /// one while transcoding; the reorder depth in auto-mode passthrough
+    /// (pictures are released in presentation order; zero for streams that
+    /// cannot have B-frames, such as Baseline); zero in drop mode.
     pub fn max_added_delay_frames(&self) -> u32 {
-        if !self.transcoding {
-            return 0;
+        let depth = self.reorder_depth();
+        match (self.transcoding, self.settings.mode) {
+            (true, _) => depth.saturating_add(1),
+            (false, Mode::Auto) => depth,
+            (false, _) => 0,
         }
+    }
+
+    fn reorder_depth(&self) -> u32 {
         self.classifier
             .active_sps()
-            .map_or(1, |s| s.reorder_depth().saturating_add(1))
+            .map_or(0, |s| s.reorder_depth())
     }
 
     /// Access units pushed but not yet output (the delay right now).
     pub fn pending_frames(&self) -> usize {
-        self.tx.as_ref().map_or(0, |t| t.pending.len())
+        self.tx
+            .as_ref()
+            .map_or(0, |t| t.pending.len())
+            .saturating_add(self.held.len())
     }
 
     /// The largest number of frames held at once so far while transcoding.
@@ -329,6 +346,8 @@ impl Stripper {
         }
         self.config = Some(record.clone());
         if !self.transcoding {
+            // Held pictures belong to the previous configuration.
+            self.release_held(0);
             self.out.push_back(Output::Config(record));
         }
         if let Some(tx) = &mut self.tx {
@@ -372,13 +391,17 @@ impl Stripper {
             }
             Mode::Auto if !self.transcoding => {
                 if idr {
+                    // Nothing after an IDR is presented before what precedes it.
+                    self.release_held(0);
                     self.gop.clear();
                 }
                 if !is_b {
                     if self.gop.len() < MAX_GOP {
                         self.gop.push(au.clone());
                     }
-                    self.emit_passthrough(au, idr);
+                    self.held.push((au, idr));
+                    let depth = usize::try_from(self.reorder_depth()).unwrap_or(usize::MAX);
+                    self.release_held(depth.min(MAX_PENDING));
                     return Ok(());
                 }
                 self.transcoding = true;
@@ -387,9 +410,14 @@ impl Stripper {
                 let gop = std::mem::take(&mut self.gop);
                 let complete = gop.first().is_some_and(|f| self.is_idr(&f.data));
                 if complete {
+                    // Held pictures are presented after everything output so
+                    // far: they come out of the transcoder.
+                    self.held.clear();
                     for old in gop {
                         self.transcode(old, true)?;
                     }
+                } else {
+                    self.release_held(0);
                 }
                 self.transcode(au, false)
             }
@@ -413,6 +441,7 @@ impl Stripper {
     /// Signals the end of the stream: decoded pictures still held are
     /// output.
     pub fn finish(&mut self) -> Result<(), Error> {
+        self.release_held(0);
         let Some(mut tx) = self.tx.take() else {
             return Ok(());
         };
@@ -433,6 +462,24 @@ impl Stripper {
         };
         self.last_time = Some(t);
         t
+    }
+
+    /// Outputs held passthrough pictures, earliest presentation first,
+    /// until at most `keep` are held.
+    fn release_held(&mut self, keep: usize) {
+        while self.held.len() > keep {
+            let Some(i) = self
+                .held
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (au, _))| au.pts)
+                .map(|(i, _)| i)
+            else {
+                return;
+            };
+            let (au, idr) = self.held.remove(i);
+            self.emit_passthrough(au, idr);
+        }
     }
 
     fn emit_passthrough(&mut self, au: AccessUnit, keyframe: bool) {
