@@ -2,7 +2,8 @@
 //! a generated stream (constrained baseline, no B-frames, a wall-clock SEI
 //! in every frame), played back over WebRTC by rts-webrtc's client side
 //! (full ICE, DTLS client) from `POST /{app}/{stream}/whep?auth_key=…`.
-//! The SEI surviving the server's conversion branch is what makes the
+//! The SEI surviving the server's conversion branch (passthrough, and
+//! `bframes = "transcode"`: decoded and re-encoded) is what makes the
 //! latency samples. Our own stack on both ends (a measurement tool);
 //! Chromium plays the same endpoint in the browser tests. Only generous
 //! bounds are asserted; the figures go to docs/PERFORMANCE.md.
@@ -14,12 +15,12 @@ use std::time::Duration;
 
 use server_common::{KEY, now, server, sign};
 
-#[test]
-fn probe_rtmp_to_whep() {
-    let s = server(|_| {});
-    let publish = s.signed_rtmp("pw");
-    let key = sign("/live/pw", now(), KEY);
-    let play = format!("http://{}/live/pw/whep?auth_key={key}", s.http);
+/// Runs the probe RTMP -> WHEP on `s` for stream `name`; checks the
+/// report and returns it.
+fn probe_whep(s: &server_common::TestServer, name: &str) -> serde_json::Value {
+    let publish = s.signed_rtmp(name);
+    let key = sign(&format!("/live/{name}"), now(), KEY);
+    let play = format!("http://{}/live/{name}/whep?auth_key={key}", s.http);
     let out = rts_testkit::run(
         Command::new(rts_testkit::example_bin("rts-probe")).args([
             "--publish",
@@ -60,6 +61,13 @@ fn probe_rtmp_to_whep() {
     assert!(p50 > 0.0 && p50 < 1000.0, "p50 {p50} ms: {v}");
     let first = v["first_frame_ms"].as_f64().unwrap();
     assert!(first < 5000.0, "first frame after {first} ms: {v}");
+    v
+}
+
+#[test]
+fn probe_rtmp_to_whep() {
+    let s = server(|_| {});
+    probe_whep(&s, "pw");
 
     // A WHEP offer with a wrong key: 403 and the reason, exit code 1.
     let bad = sign("/live/pw", now(), "not-the-key");
@@ -78,4 +86,33 @@ fn probe_rtmp_to_whep() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("HTTP 403"), "{stderr}");
+}
+
+#[test]
+fn probe_rtmp_to_whep_through_the_transcoder() {
+    // Every frame decoded and re-encoded by the branch: the wall-clock SEI
+    // must be carried through (what the web player and the probe read).
+    let s = server(|c| c.webrtc.bframes = "transcode".into());
+    let http = s.http;
+    // The stream's series goes when the stream does: watch while it runs.
+    let watch = std::thread::spawn(move || {
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < end {
+            let m = server_common::http_get(http, "/metrics", &[]).1;
+            if String::from_utf8_lossy(&m).lines().any(|l| {
+                l.starts_with("rts_conversion_seconds_total")
+                    && l.contains("kind=\"video\"")
+                    && l.contains("live/pt")
+            }) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100)); // polling interval
+        }
+        false
+    });
+    probe_whep(&s, "pt");
+    assert!(
+        watch.join().unwrap(),
+        "the video transcoder ran (rts_conversion_seconds_total)"
+    );
 }
