@@ -336,6 +336,8 @@ fn publish(url: &str, args: &Args, shared: &Shared) -> anyhow::Result<()> {
 #[derive(Default)]
 struct Tally {
     frames: u64,
+    /// Frames whose first slice is a B slice (slice_type 1 or 6).
+    b_frames: u64,
     audio_packets: u64,
     first_frame: Option<Duration>,
     latencies_ms: Vec<f64>,
@@ -366,10 +368,31 @@ impl Tally {
     }
 }
 
-fn wallclock_of(nals: impl IntoIterator<Item = Bytes>) -> Option<u64> {
-    nals.into_iter()
+fn wallclock_of(nals: &[Bytes]) -> Option<u64> {
+    nals.iter()
         .filter(|n| n.first().map(|b| b & 0x1f) == Some(6))
-        .find_map(|n| sei::parse_wallclock(&n))
+        .find_map(|n| sei::parse_wallclock(n))
+}
+
+/// Whether the access unit's first slice is a B slice: `slice_type` is the
+/// second ue(v) of the slice header (H.264 7.3.3), 1 or 6 for B.
+fn is_b_frame(nals: &[Bytes]) -> bool {
+    nals.iter()
+        .find(|n| n.first().is_some_and(|b| matches!(b & 0x1f, 1 | 5)))
+        .is_some_and(|n| {
+            let rbsp = rts::h264::nal::unescape(n.get(1..).unwrap_or_default());
+            let mut r = rts::h264::bits::BitReader::new(&rbsp);
+            r.ue().is_ok() && r.ue().is_ok_and(|t| t % 5 == 1)
+        })
+}
+
+impl Tally {
+    fn access_unit(&mut self, play_start: Instant, nals: &[Bytes]) {
+        if is_b_frame(nals) {
+            self.b_frames += 1;
+        }
+        self.frame(play_start, wallclock_of(nals));
+    }
 }
 
 type HttpResponse = (http::StatusCode, http::HeaderMap, hyper::body::Incoming);
@@ -462,7 +485,7 @@ async fn play_flv(url: &str, until: PlayUntil<'_>, tally: &mut Tally) -> anyhow:
             }
             let mut nals = Vec::new();
             split_nals(&rest, Format::Avcc { length_size }, |n| nals.push(n))?;
-            tally.frame(start, wallclock_of(nals));
+            tally.access_unit(start, &nals);
         }
     }
     Ok(())
@@ -616,7 +639,7 @@ fn whep_loop(
         video.handle_timeout(Instant::now());
         while let Some(e) = video.poll_event() {
             match e {
-                DepEvent::AccessUnit(au) => tally.frame(start, wallclock_of(au.nals)),
+                DepEvent::AccessUnit(au) => tally.access_unit(start, &au.nals),
                 DepEvent::KeyframeNeeded => {
                     let _ = peer.request_keyframe(Instant::now());
                 }
@@ -747,6 +770,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
         "play": if whep { "whep" } else { "flv" },
         "frames_sent": shared.frames_sent.load(Ordering::Relaxed),
         "frames_received": tally.frames,
+        "b_frames": tally.b_frames,
         "audio_packets": tally.audio_packets,
         "first_frame_ms": tally.first_frame.map(|d| round2(d.as_secs_f64() * 1000.0)),
         "latency_ms": summary(&tally.latencies_ms),

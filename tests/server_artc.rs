@@ -438,6 +438,69 @@ fn the_web_player_plays_and_explains_refusals() {
     assert!(String::from_utf8_lossy(&body).contains("id=\"clock\""));
 }
 
+/// rts-probe (rts-webrtc's client) plays an x264 stream with B-frames:
+/// none reaches a WebRTC viewer through the conversion branch; a viewer
+/// that asks for `?passthrough=1` gets them as published (so does FLV), and
+/// that branch converts nothing. Our client on this end: it classifies every
+/// access unit it receives, which a browser's stats cannot show.
+#[test]
+fn no_b_frame_reaches_webrtc_unless_passthrough_is_asked() {
+    let Some(ffmpeg) = rts_testkit::tool("ffmpeg") else {
+        return;
+    };
+    let srv = server(|_| {});
+    let _publisher = publish_x264(&ffmpeg, &srv.signed_rtmp("bf"), 60);
+    srv.wait_publishing("bf");
+    wait_for("B-frames", || {
+        srv.stream("bf").is_some_and(|s| s["b_frames"] == true)
+    });
+    let probe = |url: &str| -> serde_json::Value {
+        let out = rts_testkit::run(
+            Command::new(rts_testkit::example_bin("rts-probe")).args([
+                "--play",
+                url,
+                "--duration",
+                "3",
+            ]),
+            "rts-probe",
+            Duration::from_secs(60),
+        )
+        .expect("rts-probe ends");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(stdout.trim()).unwrap()
+    };
+    let converted = probe(&srv.signed_whep("bf"));
+    eprintln!("whep: {converted}");
+    assert!(
+        converted["frames_received"].as_u64().unwrap_or(0) >= 45,
+        "{converted}"
+    );
+    assert_eq!(converted["b_frames"], 0, "{converted}");
+
+    let native = probe(&format!("{}&passthrough=1", srv.signed_whep("bf")));
+    eprintln!("whep passthrough: {native}");
+    let frames = native["frames_received"].as_u64().unwrap_or(0);
+    let b = native["b_frames"].as_u64().unwrap_or(0);
+    assert!(frames >= 45, "{native}");
+    assert!(
+        b * 3 >= frames,
+        "x264 defaults: most frames are B: {native}"
+    );
+
+    let flv = probe(&srv.signed_flv("bf"));
+    assert!(flv["b_frames"].as_u64().unwrap_or(0) > 0, "{flv}");
+    // The passthrough branch ran beside the converting one without being
+    // counted as a conversion.
+    let conv = &srv.stream("bf").unwrap()["conversion"];
+    assert_eq!(conv["starts"], 1, "{conv}");
+}
+
 /// A minimal offer: what rts-webrtc needs to answer (H.264 and Opus).
 const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
 m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtcp-mux\r\n\
