@@ -438,6 +438,46 @@ fn the_web_player_plays_and_explains_refusals() {
     assert!(String::from_utf8_lossy(&body).contains("id=\"clock\""));
 }
 
+/// H.264 without B-frames and Opus over Enhanced RTMP (FFmpeg 8+ writes
+/// Opus in FLV): the branch converts nothing and meters nothing, and
+/// Chromium decodes the Opus as published.
+#[test]
+fn opus_over_enhanced_rtmp_is_not_converted() {
+    let Some(ffmpeg) = rts_testkit::modern_ffmpeg() else {
+        return;
+    };
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let srv = server(|_| {});
+    let mut cmd = Command::new(&ffmpeg);
+    cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-c:v", "libx264", "-bf", "0", "-g", "60"])
+        .args(["-c:a", "libopus", "-b:a", "64k", "-ar", "48000"])
+        .args(["-f", "flv", &srv.signed_rtmp("opus")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let _publisher = ChildGuard::spawn(&mut cmd, "ffmpeg opus publish").unwrap();
+    srv.wait_publishing("opus");
+    wait_for("Opus audio", || {
+        srv.stream("opus")
+            .is_some_and(|s| s["audio_codec"] == "opus")
+    });
+    let r = play_checked(&node, &dir, &srv.signed_whep("opus"), 1000.0);
+    assert_played(&r, "H.264 without B-frames + Opus", 30.0, 1000.0);
+    let conv = &srv.stream("opus").unwrap()["conversion"];
+    assert_eq!(conv["video"], "passthrough", "{conv}");
+    assert_eq!(conv["audio"], "passthrough", "{conv}");
+    assert_eq!(conv["audio_transcode_seconds"], 0.0, "{conv}");
+    assert!(
+        conv["video_transcode_seconds"]
+            .as_object()
+            .is_some_and(|m| m.is_empty()),
+        "{conv}"
+    );
+}
+
 /// rts-probe (rts-webrtc's client) plays an x264 stream with B-frames:
 /// none reaches a WebRTC viewer through the conversion branch; a viewer
 /// that asks for `?passthrough=1` gets them as published (so does FLV), and
