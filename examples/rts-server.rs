@@ -173,6 +173,12 @@ fn print_urls(server: &Server) -> Result<(), String> {
     println!("  rtmp:   {}", strip(play.signing, &p.rtmp));
     println!("  flv:    {}", strip(play.signing, &p.flv));
     println!("  artc:   {}", strip(play.signing, &p.artc));
+    let whep = format!("{scheme}://{}:{}/live/demo/whep", host(http), http.port());
+    if play.signing {
+        println!("  whep:   {whep}?{player_query}   (POST an SDP offer)");
+    } else {
+        println!("  whep:   {whep}   (POST an SDP offer)");
+    }
     println!("  player: {player}");
     println!("  e.g.    ffplay \"{}\"", strip(play.signing, &p.flv));
     println!(
