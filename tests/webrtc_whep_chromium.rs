@@ -121,3 +121,51 @@ fn two_chromium_viewers_share_one_udp_socket() {
         assert_eq!(r["deleteStatus"], 200);
     }
 }
+
+/// ICE restart (RFC 8445 9) from a real browser: Chromium's
+/// `pc.restartIce()`, the new ice-ufrag/ice-pwd PATCHed as a
+/// trickle-ice-sdpfrag with `If-Match: *` (RFC 9725 4.3), the server's new
+/// credentials applied; new credentials on both sides, a new candidate pair
+/// selected, and frames keep being decoded over the same DTLS/SRTP session.
+#[test]
+fn chromium_restarts_ice_and_keeps_playing() {
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let server = Server::start("whep-testsrc");
+    let url = format!("http://{}/live/test/whep", server.http);
+    let r = node_json(
+        &node,
+        &dir,
+        "whep_restart.js",
+        &[&url, "4"],
+        Duration::from_secs(90),
+    );
+    eprintln!("whep_restart: {r}");
+    assert_eq!(r["ok"], true, "{r}");
+    let restart = &r["restart"];
+    assert_eq!(restart["patchStatus"], 200, "{r}");
+    assert_ne!(restart["etagBefore"], restart["etagAfter"], "new ETag");
+    assert_ne!(
+        restart["before"]["local"], restart["after"]["local"],
+        "Chromium's new ufrag"
+    );
+    assert_ne!(
+        restart["before"]["remote"], restart["after"]["remote"],
+        "the server's new ufrag"
+    );
+    let at = &r["atRestart"];
+    let after = &r["afterRestart"];
+    assert_eq!(after["connectionState"], "connected");
+    assert!(
+        after["selectedCandidatePairChanges"].as_u64()
+            > at["selectedCandidatePairChanges"].as_u64(),
+        "a new pair was selected after the restart: {r}"
+    );
+    let decoded = after["framesDecoded"].as_f64().unwrap_or(0.0)
+        - at["framesDecoded"].as_f64().unwrap_or(0.0);
+    assert!(
+        decoded >= 60.0,
+        "only {decoded} frames decoded in the 4 s after the restart"
+    );
+    assert_eq!(r["deleteStatus"], 200);
+}

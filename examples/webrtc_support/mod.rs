@@ -45,15 +45,6 @@ pub(crate) struct Sessions<A> {
     local_addr: SocketAddr,
 }
 
-fn random_token(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut raw = vec![0u8; len];
-    getrandom::fill(&mut raw).expect("os randomness");
-    raw.iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect()
-}
-
 fn random_u32() -> u32 {
     let mut b = [0u8; 4];
     getrandom::fill(&mut b).expect("os randomness");
@@ -91,8 +82,10 @@ impl<A: App> Backend for Sessions<A> {
             local_addr: self.local_addr,
             candidates: vec![self.local_addr],
             certificate: self.certificate.clone(),
-            ice_ufrag: random_token(8),
-            ice_pwd: random_token(24),
+            // Empty: the stack generates random credentials, and new ones
+            // at each ICE restart (it cannot be handed new ones later).
+            ice_ufrag: String::new(),
+            ice_pwd: String::new(),
             video_ssrc: random_u32(),
             audio_ssrc: random_u32(),
             idle_timeout: Duration::from_secs(10),
@@ -117,10 +110,26 @@ impl<A: App> Backend for Sessions<A> {
         Ok(())
     }
 
-    fn restart_ice(&mut self, _: ResourceId, _: &SdpFrag) -> Result<IceParams, CreateError> {
-        Err(CreateError::Unavailable(
-            "ICE restart is not supported by this example; start a new session".into(),
-        ))
+    fn restart_ice(&mut self, id: ResourceId, frag: &SdpFrag) -> Result<IceParams, CreateError> {
+        let ice = frag.ice.as_ref().ok_or_else(|| {
+            CreateError::BadSdp("an ICE restart needs ice-ufrag and ice-pwd".into())
+        })?;
+        let session = self
+            .sessions
+            .get_mut(&id)
+            .filter(|s| !s.peer.is_closed())
+            .ok_or_else(|| CreateError::NotFound(format!("session {id}")))?;
+        let ours = session
+            .peer
+            .restart_ice(Instant::now(), &ice.ufrag, &ice.pwd)
+            .map_err(|e| CreateError::BadSdp(e.to_string()))?;
+        // Checks with the old username are dropped from now on; the bound
+        // address keeps routing DTLS/SRTP to the session.
+        self.router.replace_ufrag(&id, &ours.ufrag);
+        Ok(IceParams {
+            ufrag: ours.ufrag,
+            pwd: ours.pwd,
+        })
     }
 
     fn delete(&mut self, id: ResourceId) {

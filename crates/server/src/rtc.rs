@@ -115,19 +115,6 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn random_token(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut raw = vec![0u8; len];
-    let _ = getrandom::fill(&mut raw);
-    raw.iter()
-        .map(|b| {
-            ALPHABET
-                .get(usize::from(*b).checked_rem(ALPHABET.len()).unwrap_or(0))
-                .map_or('A', |c| char::from(*c))
-        })
-        .collect()
-}
-
 fn random_u32() -> u32 {
     let mut b = [0u8; 4];
     let _ = getrandom::fill(&mut b);
@@ -630,8 +617,10 @@ impl Backend for Whep<'_> {
             local_addr: candidates.first().copied().unwrap_or(self.local),
             candidates,
             certificate: self.certificate.clone(),
-            ice_ufrag: random_token(8),
-            ice_pwd: random_token(24),
+            // Empty: the stack generates random credentials, and new ones
+            // at each ICE restart (it cannot be handed new ones later).
+            ice_ufrag: String::new(),
+            ice_pwd: String::new(),
             video_ssrc: random_u32(),
             audio_ssrc: random_u32(),
             idle_timeout: IDLE_TIMEOUT,
@@ -671,10 +660,27 @@ impl Backend for Whep<'_> {
         Ok(())
     }
 
-    fn restart_ice(&mut self, _: ResourceId, _: &SdpFrag) -> Result<IceParams, CreateError> {
-        Err(CreateError::Unavailable(
-            "ICE restart is not supported: start a new session (POST the offer again)".into(),
-        ))
+    fn restart_ice(&mut self, id: ResourceId, frag: &SdpFrag) -> Result<IceParams, CreateError> {
+        let ice = frag.ice.as_ref().ok_or_else(|| {
+            CreateError::BadSdp("an ICE restart needs ice-ufrag and ice-pwd".into())
+        })?;
+        let session = self
+            .sessions
+            .get_mut(&id)
+            .filter(|s| !s.peer.is_closed())
+            .ok_or_else(|| CreateError::NotFound(format!("session {id}")))?;
+        let ours = session
+            .peer
+            .restart_ice(Instant::now(), &ice.ufrag, &ice.pwd)
+            .map_err(|e| CreateError::BadSdp(e.to_string()))?;
+        // Checks with the old username are dropped from now on; the bound
+        // address keeps routing DTLS/SRTP to the session.
+        self.router.replace_ufrag(&id, &ours.ufrag);
+        tracing::info!("webrtc viewer {id}: ICE restart");
+        Ok(IceParams {
+            ufrag: ours.ufrag,
+            pwd: ours.pwd,
+        })
     }
 
     fn delete(&mut self, id: ResourceId) {

@@ -92,6 +92,14 @@ impl<K: Clone + Eq + Hash> Router<K> {
         self.by_ufrag.insert(ufrag.to_owned(), key);
     }
 
+    /// After an ICE restart: routes `new_ufrag` to `key` and forgets every
+    /// other ufrag of `key` (checks with the old username are dropped; the
+    /// addresses already bound stay, so media keeps flowing).
+    pub fn replace_ufrag(&mut self, key: &K, new_ufrag: &str) {
+        self.by_ufrag.retain(|_, k| k != key);
+        self.by_ufrag.insert(new_ufrag.to_owned(), key.clone());
+    }
+
     /// Forgets a peer: its ufrag and every address bound to it.
     pub fn remove(&mut self, key: &K) {
         self.by_ufrag.retain(|_, k| k != key);

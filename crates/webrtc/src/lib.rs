@@ -125,6 +125,7 @@ pub use demux::Router;
 pub use error::Error;
 pub use fanout::ViewerQueue;
 pub use peer::{
-    Certificate, Config, Event, KeyframeRequest, Peer, Role, RtpPacket, Stats, Transmit,
+    Certificate, Config, Event, IceCredentials, KeyframeRequest, Peer, Role, RtpPacket, Stats,
+    Transmit,
 };
 pub use sdp::{Codec, MediaKind};

@@ -103,9 +103,14 @@ pub struct Config {
     /// The DTLS certificate.
     pub certificate: Certificate,
     /// Our ICE username fragment (random, at least 4 characters, RFC 8839
-    /// 5.4). The demultiplexer routes a new remote address by it.
+    /// 5.4). The demultiplexer routes a new remote address by it
+    /// ([`Peer::ice_ufrag`]). Empty (with `ice_pwd` empty): the stack
+    /// generates random credentials, and new ones at each ICE restart
+    /// ([`Peer::restart_ice`]); with fixed credentials a restart keeps ours
+    /// (the stack re-installs the configured ones, see
+    /// docs/decisions/webrtc-ice-restart.md).
     pub ice_ufrag: String,
-    /// Our ICE password (random, at least 22 characters).
+    /// Our ICE password (random, at least 22 characters, or empty).
     pub ice_pwd: String,
     /// SSRC for the video we send (viewers only).
     pub video_ssrc: u32,
@@ -126,6 +131,31 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// The bytes (STUN, DTLS, SRTP or SRTCP).
     pub contents: BytesMut,
+}
+
+/// ICE credentials (RFC 8839 5.4): what an ICE restart exchanges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceCredentials {
+    /// `ice-ufrag`.
+    pub ufrag: String,
+    /// `ice-pwd`.
+    pub pwd: String,
+}
+
+/// Our credentials as the current local description carries them.
+fn local_credentials(pc: &RTCPeerConnection) -> Option<IceCredentials> {
+    let sdp = pc.local_description()?.sdp;
+    let (ufrag, pwd) = sdp::ice_credentials(&sdp)?;
+    Some(IceCredentials { ufrag, pwd })
+}
+
+fn check_remote_credentials(ufrag: &str, pwd: &str) -> Result<(), Error> {
+    if !sdp::is_ice_credential(ufrag, 4) || !sdp::is_ice_credential(pwd, 22) {
+        return Err(Error::Usage(
+            "ICE credentials: ufrag 4..256 and pwd 22..256 ice-chars (RFC 8839 5.4)",
+        ));
+    }
+    Ok(())
 }
 
 /// Which keyframe request arrived.
@@ -353,10 +383,15 @@ fn build_connection(
         // time to first frame.
         setting = setting.with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28));
     }
+    if !config.ice_ufrag.is_empty() || !config.ice_pwd.is_empty() {
+        // Fixed credentials: the stack installs these again at an ICE
+        // restart (it has no way to change them later), so a peer that
+        // restarts must be built with empty ones (random per restart).
+        setting = setting.with_ice_credentials(config.ice_ufrag.clone(), config.ice_pwd.clone());
+    }
     let setting = setting
         .with_lite(lite)
         .with_answering_dtls_role(RTCDtlsRole::Server)
-        .with_ice_credentials(config.ice_ufrag.clone(), config.ice_pwd.clone())
         .with_srtp_protection_profiles(vec![
             SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
             SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
@@ -533,6 +568,8 @@ pub struct Peer {
     pending_senders: Vec<(MediaKind, RTCRtpSenderId, u32)>,
     /// Client only: the offer is out, the answer not yet applied.
     awaiting_answer: bool,
+    /// Made by [`Peer::offer`].
+    is_client: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -613,7 +650,7 @@ impl Peer {
             .map_err(Error::stack)?;
         let answer_sdp = pc
             .local_description()
-            .map(|d| d.sdp)
+            .map(|d| d.sdp.clone())
             .ok_or(Error::Usage("the stack made no local description"))?;
 
         let payload_types = sdp::payload_types(&answer_sdp);
@@ -654,11 +691,14 @@ impl Peer {
         };
         let receivers = pc.get_receivers().collect();
         let history = video_history(&senders);
+        let ufrag = local_credentials(&pc)
+            .map(|c| c.ufrag)
+            .unwrap_or_else(|| config.ice_ufrag.clone());
         Self {
             pc,
             role,
             local_addr: config.local_addr,
-            ufrag: config.ice_ufrag.clone(),
+            ufrag,
             feedback,
             history,
             senders,
@@ -674,6 +714,7 @@ impl Peer {
             closed: false,
             pending_senders,
             awaiting_answer,
+            is_client: awaiting_answer,
         }
     }
 
@@ -759,7 +800,7 @@ impl Peer {
         add_local_candidates(&mut pc, config)?;
         let offer_sdp = pc
             .local_description()
-            .map(|d| d.sdp)
+            .map(|d| d.sdp.clone())
             .ok_or(Error::Usage("the stack made no local description"))?;
         let payload_types = sdp::payload_types(&offer_sdp);
         let peer = Self::from_parts(
@@ -813,9 +854,117 @@ impl Peer {
         Ok(())
     }
 
-    /// Our ICE username fragment.
+    /// Our ICE username fragment (it changes at an ICE restart).
     pub fn ice_ufrag(&self) -> &str {
         &self.ufrag
+    }
+
+    /// Our current ICE credentials.
+    pub fn ice_credentials(&self) -> Option<IceCredentials> {
+        local_credentials(&self.pc)
+    }
+
+    /// Server side: restarts ICE (RFC 8445 9, RFC 8839 4.4.1.1.1) with the
+    /// remote's new credentials, as a WHIP/WHEP PATCH
+    /// `application/trickle-ice-sdpfrag` signals them (RFC 9725 4.3).
+    ///
+    /// The remote offer is applied again with the new `ice-ufrag` and
+    /// `ice-pwd`; the stack discards the candidate pairs and the selected
+    /// pair, connectivity checks start again, and checks with the old
+    /// username are refused. DTLS and SRTP continue: media flows again as
+    /// soon as a check with the new credentials selects a pair. Returns our
+    /// credentials after the restart (new random ones when the peer was
+    /// built with empty [`Config::ice_ufrag`]); register the new
+    /// [`Peer::ice_ufrag`] with the [`crate::Router`].
+    pub fn restart_ice(
+        &mut self,
+        now: Instant,
+        remote_ufrag: &str,
+        remote_pwd: &str,
+    ) -> Result<IceCredentials, Error> {
+        check_remote_credentials(remote_ufrag, remote_pwd)?;
+        if self.closed {
+            return Err(Error::Usage("the session is closed"));
+        }
+        if self.is_client {
+            return Err(Error::Usage(
+                "a client restarts with restart_ice_offer and restart_ice_answer",
+            ));
+        }
+        let remote = self
+            .pc
+            .remote_description()
+            .map(|d| d.sdp.clone())
+            .ok_or(Error::Usage("no remote description"))?;
+        let offer = sdp::with_ice_credentials(&remote, remote_ufrag, remote_pwd);
+        let desc = RTCSessionDescription::offer(offer).map_err(Error::stack)?;
+        self.pc
+            .set_remote_description(now, desc)
+            .map_err(|e| Error::MalformedOffer(e.to_string()))?;
+        let answer = self.pc.create_answer(None).map_err(Error::stack)?;
+        self.pc
+            .set_local_description(now, answer)
+            .map_err(Error::stack)?;
+        let creds = local_credentials(&self.pc)
+            .ok_or(Error::Usage("the stack made no local description"))?;
+        self.ufrag.clone_from(&creds.ufrag);
+        self.pump();
+        Ok(creds)
+    }
+
+    /// Client side: starts an ICE restart (RFC 8445 9): new local
+    /// credentials (random when the peer was built with empty
+    /// [`Config::ice_ufrag`]), returned for the PATCH to the server. Finish
+    /// with [`Peer::restart_ice_answer`] and the server's credentials.
+    pub fn restart_ice_offer(&mut self, now: Instant) -> Result<IceCredentials, Error> {
+        if self.closed {
+            return Err(Error::Usage("the session is closed"));
+        }
+        if !self.is_client || self.awaiting_answer {
+            return Err(Error::Usage(
+                "restart_ice_offer is for a connected client made by Peer::offer",
+            ));
+        }
+        self.pc.restart_ice();
+        let offer = self.pc.create_offer(None).map_err(Error::stack)?;
+        self.pc
+            .set_local_description(now, offer)
+            .map_err(Error::stack)?;
+        let creds = local_credentials(&self.pc)
+            .ok_or(Error::Usage("the stack made no local description"))?;
+        self.ufrag.clone_from(&creds.ufrag);
+        self.pump();
+        Ok(creds)
+    }
+
+    /// Client side: completes an ICE restart with the server's new
+    /// credentials (the sdpfrag of the PATCH response); the checks with the
+    /// new credentials start at the next [`Peer::handle_timeout`].
+    pub fn restart_ice_answer(
+        &mut self,
+        now: Instant,
+        remote_ufrag: &str,
+        remote_pwd: &str,
+    ) -> Result<(), Error> {
+        check_remote_credentials(remote_ufrag, remote_pwd)?;
+        if self.closed {
+            return Err(Error::Usage("the session is closed"));
+        }
+        if !self.is_client {
+            return Err(Error::Usage("restart_ice_answer is for a client"));
+        }
+        let remote = self
+            .pc
+            .remote_description()
+            .map(|d| d.sdp.clone())
+            .ok_or(Error::Usage("no remote description"))?;
+        let answer = sdp::with_ice_credentials(&remote, remote_ufrag, remote_pwd);
+        let desc = RTCSessionDescription::answer(answer).map_err(Error::stack)?;
+        self.pc
+            .set_remote_description(now, desc)
+            .map_err(|e| Error::MalformedAnswer(e.to_string()))?;
+        self.pump();
+        Ok(())
     }
 
     /// Viewer or publisher.

@@ -229,6 +229,54 @@ pub fn payload_types(sdp: &str) -> BTreeMap<u8, (MediaKind, Codec)> {
     out
 }
 
+/// The first `a=ice-ufrag` and `a=ice-pwd` of an SDP (RFC 8839 5.4).
+pub fn ice_credentials(sdp: &str) -> Option<(String, String)> {
+    let mut ufrag = None;
+    let mut pwd = None;
+    for line in sdp.lines() {
+        let line = line.trim_end_matches('\r');
+        if ufrag.is_none()
+            && let Some(v) = line.strip_prefix("a=ice-ufrag:")
+        {
+            ufrag = Some(v.trim().to_owned());
+        } else if pwd.is_none()
+            && let Some(v) = line.strip_prefix("a=ice-pwd:")
+        {
+            pwd = Some(v.trim().to_owned());
+        }
+    }
+    Some((ufrag?, pwd?))
+}
+
+/// `sdp` with every `a=ice-ufrag` and `a=ice-pwd` line replaced by the given
+/// credentials: the description an ICE restart (RFC 8839 4.4.1.1.1) would
+/// carry when only the credentials are signalled (a WHIP/WHEP PATCH).
+pub fn with_ice_credentials(sdp: &str, ufrag: &str, pwd: &str) -> String {
+    let mut out = String::with_capacity(sdp.len().saturating_add(64));
+    for line in sdp.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.starts_with("a=ice-ufrag:") {
+            out.push_str("a=ice-ufrag:");
+            out.push_str(ufrag);
+        } else if line.starts_with("a=ice-pwd:") {
+            out.push_str("a=ice-pwd:");
+            out.push_str(pwd);
+        } else {
+            out.push_str(line);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Whether `s` is a valid `ice-ufrag` (`min` 4) or `ice-pwd` (`min` 22)
+/// value: 1*256 ice-char (ALPHA / DIGIT / "+" / "/"), RFC 8839 5.4.
+pub fn is_ice_credential(s: &str, min: usize) -> bool {
+    (min..=256).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
