@@ -185,6 +185,9 @@ pub struct Stripper {
     /// reordered before the first B-frame is seen are still output after
     /// the switch to transcoding (with whether each is an IDR).
     held: Vec<(AccessUnit, bool)>,
+    /// Auto-mode passthrough: the smallest composition offset (pts - dts)
+    /// seen so far.
+    min_offset: Option<i64>,
     tx: Option<Transcoder>,
     keyframe_requested: bool,
     /// Catch-up: transcoded pictures presented before this are not output.
@@ -248,6 +251,7 @@ impl Stripper {
             last_time: None,
             gop: Vec::new(),
             held: Vec::new(),
+            min_offset: None,
             tx: None,
             keyframe_requested: false,
             skip_before: None,
@@ -302,7 +306,8 @@ impl Stripper {
     /// reorder depth (SPS `max_num_reorder_frames`, or its inference) plus
     /// one while transcoding; the reorder depth in auto-mode passthrough
     /// (pictures are released in presentation order; zero for streams that
-    /// cannot have B-frames, such as Baseline); zero in drop mode.
+    /// cannot have B-frames, such as Baseline; streams whose composition
+    /// offset is constant are not held at all); zero in drop mode.
     pub fn max_added_delay_frames(&self) -> u32 {
         let depth = self.reorder_depth();
         match (self.transcoding, self.settings.mode) {
@@ -399,9 +404,17 @@ impl Stripper {
                     if self.gop.len() < MAX_GOP {
                         self.gop.push(au.clone());
                     }
+                    let offset = au.pts.saturating_sub(au.dts);
+                    let min = self.min_offset.map_or(offset, |m| m.min(offset));
+                    self.min_offset = Some(min);
+                    // No later access unit is presented before its decode
+                    // time plus the smallest offset seen: a stream without
+                    // reordering (constant offset) is not delayed at all.
+                    let safe_until = au.dts.saturating_add(min);
                     self.held.push((au, idr));
                     let depth = usize::try_from(self.reorder_depth()).unwrap_or(usize::MAX);
                     self.release_held(depth.min(MAX_PENDING));
+                    self.release_until(safe_until);
                     return Ok(());
                 }
                 self.transcoding = true;
@@ -479,6 +492,20 @@ impl Stripper {
             };
             let (au, idr) = self.held.remove(i);
             self.emit_passthrough(au, idr);
+        }
+    }
+
+    /// Outputs held passthrough pictures presented at or before `time`.
+    fn release_until(&mut self, time: i64) {
+        while self
+            .held
+            .iter()
+            .map(|(au, _)| au.pts)
+            .min()
+            .is_some_and(|p| p <= time)
+        {
+            let before = self.held.len();
+            self.release_held(before.saturating_sub(1));
         }
     }
 

@@ -118,6 +118,40 @@ fn auto_mode_passes_through_without_b_frames() {
 }
 
 #[test]
+fn auto_mode_passthrough_is_not_delayed_without_reordering() {
+    // A High-profile SPS that allows reordering, but access units whose
+    // composition offset is constant (the I and P pictures of the B-pyramid
+    // fixture, shown in decode order): each comes out as it goes in.
+    let Some((configs, aus)) = fixture("high_bpyramid_aaclc44k.flv") else {
+        return;
+    };
+    let mut c = Classifier::new();
+    c.set_config(&rts_h264::avcc::AvcConfig::parse(&configs[0]).unwrap())
+        .unwrap();
+    let ip: Vec<_> = aus
+        .iter()
+        .filter(|a| c.classify(&a.data).unwrap().unwrap().kind != FrameKind::B)
+        .collect();
+    assert!(ip.len() > 10 && ip.len() < aus.len());
+    let mut s = Stripper::new(Settings::new(Mode::Auto));
+    s.push_config(configs[0].clone()).unwrap();
+    assert!(s.max_added_delay_frames() > 0, "the SPS allows reordering");
+    for (i, a) in ip.iter().enumerate() {
+        s.push(AccessUnit {
+            dts: a.dts,
+            pts: a.dts + 40,
+            data: a.data.clone(),
+        })
+        .unwrap();
+        assert_eq!(s.pending_frames(), 0, "access unit {i} held back");
+    }
+    let (_, frames, events) = drain(&mut s);
+    assert!(events.is_empty());
+    assert_eq!(frames.len(), ip.len());
+    assert_increasing(&frames);
+}
+
+#[test]
 fn auto_mode_switches_to_transcode_at_the_first_b_frame() {
     let Some((configs, aus)) = fixture("high_bpyramid_aaclc44k.flv") else {
         return;
