@@ -29,8 +29,10 @@ use bytes::BytesMut;
 use rts_auth::urls::Protocol as UrlProtocol;
 use rts_h264::Mode;
 use rts_webrtc::fanout::Queued;
+use rts_webrtc::udp::BatchSender;
 use rts_webrtc::{Certificate, Event, MediaKind, Peer, Role, Router, ViewerQueue};
 use rts_whip::{Backend, CreateError, Denied, IceParams, Kind, ResourceId, SdpFrag, Target};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, watch};
 
@@ -206,13 +208,18 @@ impl Rtc {
     pub(crate) async fn run(&self, hub: Hub, mut stop: watch::Receiver<bool>) {
         let mut buf = vec![0u8; 2048];
         let mut out: Vec<(SocketAddr, BytesMut)> = Vec::new();
+        // UDP GSO: a viewer's packets of a frame in one sendmsg
+        // (docs/decisions/webrtc-send-batching.md); send_to when unavailable.
+        let mut batch = match BatchSender::new(&self.socket) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::warn!("webrtc: no batched UDP sends ({e}); one send_to per datagram");
+                None
+            }
+        };
         loop {
             let next = self.turn(&hub, Instant::now(), &mut out);
-            for (to, bytes) in out.drain(..) {
-                if let Err(e) = self.socket.send_to(&bytes, to).await {
-                    tracing::debug!("webrtc send to {to}: {e}");
-                }
-            }
+            self.send_all(&mut batch, &mut out).await;
             let sleep =
                 tokio::time::sleep_until(tokio::time::Instant::from_std(next.max(Instant::now())));
             tokio::select! {
@@ -235,9 +242,45 @@ impl Rtc {
             }
         }
         self.close_all(&mut out);
-        for (to, bytes) in out.drain(..) {
-            let _ = self.socket.send_to(&bytes, to).await;
+        self.send_all(&mut batch, &mut out).await;
+    }
+
+    /// Sends and clears `out`: runs of one destination in GSO batches
+    /// (rts-webrtc's `BatchSender`, which falls back to one datagram per
+    /// send when the kernel refuses GSO), or one `send_to` each without it.
+    async fn send_all(
+        &self,
+        batch: &mut Option<BatchSender>,
+        out: &mut Vec<(SocketAddr, BytesMut)>,
+    ) {
+        let Some(sender) = batch.as_mut() else {
+            for (to, bytes) in out.drain(..) {
+                if let Err(e) = self.socket.send_to(&bytes, to).await {
+                    tracing::debug!("webrtc send to {to}: {e}");
+                }
+            }
+            return;
+        };
+        let mut sent = 0usize;
+        while let Some(rest) = out.get(sent..)
+            && !rest.is_empty()
+        {
+            let r = self
+                .socket
+                .async_io(Interest::WRITABLE, || sender.send(&self.socket, rest))
+                .await;
+            match r {
+                Ok(n) => sent = sent.saturating_add(n.max(1)),
+                Err(e) => {
+                    tracing::debug!("webrtc send: {e}");
+                    sent = sent.saturating_add(1);
+                }
+            }
         }
+        if let Some(notice) = sender.take_fallback_notice() {
+            tracing::warn!("webrtc: {notice}");
+        }
+        out.clear();
     }
 
     fn receive(&self, buf: &[u8], n: usize, from: SocketAddr) {

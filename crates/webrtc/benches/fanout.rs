@@ -119,6 +119,7 @@ fn fanout(c: &mut Criterion) {
     let client_addr = sink.local_addr().unwrap();
     let (mut peer, now) = connected_viewer(server, client_addr);
     let payload = Bytes::from(vec![0x5cu8; 1188]);
+    let payload_frame = payload.clone();
     let mut seq: u16 = 0;
     let mut packet = move || {
         seq = seq.wrapping_add(1);
@@ -157,7 +158,74 @@ fn fanout(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // One viewer's share of one frame: a 2.5 Mbit/s stream at 30 fps is
+    // about 10.4 KB a frame, 9 packets (8 x 1,200 bytes and a shorter
+    // last one), all to the same address. Per-datagram `sendto` against one
+    // GSO `sendmsg` (UDP_SEGMENT) for the frame, same run.
+    let mut sender = rts_webrtc::udp::BatchSender::new(&socket).unwrap();
+    eprintln!("GSO segments per send: {}", sender.max_segments());
+    let last = Bytes::from(vec![0x5cu8; 588]);
+    let mut frame_seq: u16 = 0;
+    let mut frame = move || {
+        (0..FRAME_PACKETS)
+            .map(|i| {
+                frame_seq = frame_seq.wrapping_add(1);
+                let last_one = i + 1 == FRAME_PACKETS;
+                rtc::rtp::Packet {
+                    header: rtc::rtp::header::Header {
+                        version: 2,
+                        marker: last_one,
+                        sequence_number: frame_seq,
+                        timestamp: u32::from(frame_seq / 9) * 3000,
+                        ..Default::default()
+                    },
+                    payload: if last_one {
+                        last.clone()
+                    } else {
+                        payload_frame.clone()
+                    },
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut out: Vec<(SocketAddr, bytes::BytesMut)> = Vec::with_capacity(16);
+    let mut g = c.benchmark_group("webrtc_fanout_frame");
+    g.throughput(Throughput::Elements(FRAME_PACKETS as u64));
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(2));
+    g.bench_function("per_viewer_frame_9_packets_protect_and_sendto_each", |b| {
+        b.iter(|| {
+            for p in frame() {
+                peer.send_rtc_rtp(now, MediaKind::Video, p).unwrap();
+            }
+            while let Some(t) = peer.poll_transmit() {
+                let _ = socket.send_to(&t.contents, t.destination);
+            }
+        })
+    });
+    g.bench_function("per_viewer_frame_9_packets_protect_and_gso_send", |b| {
+        b.iter(|| {
+            for p in frame() {
+                peer.send_rtc_rtp(now, MediaKind::Video, p).unwrap();
+            }
+            out.clear();
+            while let Some(t) = peer.poll_transmit() {
+                out.push((t.destination, t.contents));
+            }
+            let mut sent = 0;
+            while sent < out.len() {
+                match sender.send(&socket, &out[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(_) => sent += 1,
+                }
+            }
+        })
+    });
+    g.finish();
 }
+
+const FRAME_PACKETS: usize = 9;
 
 criterion_group!(benches, fanout);
 criterion_main!(benches);

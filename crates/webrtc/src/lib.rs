@@ -37,6 +37,17 @@
 //!   `Role::Viewer` publishes ([`Peer::send_rtp`]). Then the same
 //!   `handle_receive` / `handle_timeout` / `poll_*` loop as below, on a
 //!   socket of its own (no [`Router`] needed).
+//! - **ICE restart** (RFC 8445 9, RFC 8839 4.4.1.1.1): [`Peer::restart_ice`]
+//!   on the server (the remote's new ufrag/pwd, as a WHIP/WHEP PATCH
+//!   carries them, RFC 9725 4.3), [`Peer::restart_ice_offer`] and
+//!   [`Peer::restart_ice_answer`] on the client. Checks start again with
+//!   new credentials on both sides (random ones from the stack when
+//!   [`Config::ice_ufrag`] is empty); DTLS and SRTP continue;
+//!   [`Router::replace_ufrag`] re-keys the demultiplexer
+//!   (docs/decisions/webrtc-ice-restart.md).
+//! - **Batched sends** ([`udp`], the crate's one I/O helper): a viewer's
+//!   datagrams of one frame in one UDP GSO `sendmsg` through quinn-udp,
+//!   with a per-datagram fallback (docs/decisions/webrtc-send-batching.md).
 //! - **Liveness**: a peer that sends nothing (STUN, DTLS, RTP, RTCP) for
 //!   [`Config::idle_timeout`] is disconnected; FFmpeg's WHIP client does not
 //!   answer consent-freshness checks (RFC 7675), so we do not depend on them.
@@ -103,7 +114,8 @@
 //! network never panic: the demultiplexer is bounds-checked (and fuzzed);
 //! what the stack rejects comes back as [`Error::Stack`] and the peer goes
 //! on. Time is passed in; the stack draws its own randomness for DTLS and
-//! SRTP keys, ICE credentials and SSRCs come from the caller.
+//! SRTP keys (and ICE credentials when the caller leaves them empty); SSRCs
+//! come from the caller.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(
@@ -120,6 +132,7 @@ mod error;
 pub mod fanout;
 pub mod peer;
 pub mod sdp;
+pub mod udp;
 
 pub use demux::Router;
 pub use error::Error;
