@@ -1,10 +1,12 @@
 //! AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3.1), the body of an
 //! FLV/RTMP AVC sequence header.
 //!
-//! rts-flv has its own reader of this record; this one is kept here so the
-//! crate stands alone, and can move once both have landed.
+//! The record is read by rts-flv (one reader for the workspace); this
+//! module keeps the H.264 view of it (parameter sets as [`Nal`]s) and the
+//! writer the transcoder uses for its new configurations.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use rts_flv::AvcDecoderConfigurationRecord;
 
 use crate::Error;
 use crate::nal::Nal;
@@ -29,44 +31,29 @@ pub struct AvcConfig {
 }
 
 impl AvcConfig {
-    /// Parses a record. The optional High-profile trailer is ignored.
+    /// Parses a record with rts-flv's reader and checks its parameter sets
+    /// are NAL units. The optional High-profile trailer is read there but
+    /// not kept.
     pub fn parse(data: &Bytes) -> Result<Self, Error> {
-        let get = |i: usize| data.get(i).copied().ok_or(Error::UnexpectedEnd);
-        if get(0)? != 1 {
-            return Err(Error::Invalid("avc configuration version is not 1"));
-        }
-        let length_size = (get(4)? & 3).saturating_add(1);
+        let rec = AvcDecoderConfigurationRecord::parse(data).map_err(|e| match e {
+            rts_flv::Error::UnexpectedEnd(_) => Error::UnexpectedEnd,
+            rts_flv::Error::BadConfigurationVersion(_) => {
+                Error::Invalid("avc configuration version is not 1")
+            }
+            _ => Error::Invalid("malformed avc configuration record"),
+        })?;
+        let length_size = rec.length_size_minus_one.saturating_add(1);
         if length_size == 3 {
             return Err(Error::Invalid("avcc length size must be 1, 2 or 4"));
         }
-        let mut pos = 6usize;
-        let read_sets = |count: usize, pos: &mut usize| -> Result<Vec<Nal>, Error> {
-            let mut v = Vec::with_capacity(count);
-            for _ in 0..count {
-                let hi = get(*pos)?;
-                let lo = get(pos.saturating_add(1))?;
-                let len = usize::from(u16::from_be_bytes([hi, lo]));
-                let start = pos.saturating_add(2);
-                let end = start.saturating_add(len);
-                if end > data.len() {
-                    return Err(Error::UnexpectedEnd);
-                }
-                v.push(Nal::new(data.slice(start..end))?);
-                *pos = end;
-            }
-            Ok(v)
-        };
-        let sps = read_sets(usize::from(get(5)? & 0x1f), &mut pos)?;
-        let num_pps = usize::from(get(pos)?);
-        pos = pos.saturating_add(1);
-        let pps = read_sets(num_pps, &mut pos)?;
+        let nals = |v: Vec<Bytes>| v.into_iter().map(Nal::new).collect::<Result<Vec<_>, _>>();
         Ok(Self {
-            profile: get(1)?,
-            compatibility: get(2)?,
-            level: get(3)?,
+            profile: rec.profile,
+            compatibility: rec.compatibility,
+            level: rec.level,
             length_size,
-            sps,
-            pps,
+            sps: nals(rec.sps)?,
+            pps: nals(rec.pps)?,
         })
     }
 
