@@ -365,18 +365,14 @@ impl Packetizer {
         let kind = hdr & 0x1f;
         let body_len = nal.len().saturating_sub(1);
         let frag_max = self.budget.saturating_sub(2).max(1);
-        // Equal-sized fragments: no tiny last packet.
+        // Equal-sized fragments but the last (a few bytes shorter, never
+        // tiny): one size for a whole run lets a sender hand all of them
+        // to the kernel in one UDP GSO send.
         let count = body_len.div_ceil(frag_max).max(1);
-        let base = body_len.checked_div(count).unwrap_or(body_len);
-        let mut extra = body_len.checked_rem(count).unwrap_or(0);
+        let size = body_len.div_ceil(count).max(1);
         let mut pos = 1usize;
         while pos < nal.len() {
-            let this = if extra > 0 {
-                extra = extra.saturating_sub(1);
-                base.saturating_add(1)
-            } else {
-                base
-            };
+            let this = size;
             let end = pos.saturating_add(this.max(1)).min(nal.len());
             let mut fu = kind;
             if pos == 1 {
@@ -879,7 +875,8 @@ mod tests {
     fn rfc6184_5_8_fu_a() {
         // RFC 6184 5.8 figures 14/15: FU indicator (F|NRI|28), FU header
         // (S|E|R|type); the NAL header byte is not repeated in the fragments.
-        // MTU 12+6 gives a payload budget of 6, i.e. 4 bytes per fragment.
+        // MTU 12+6 gives a payload budget of 6, i.e. 4 bytes per fragment;
+        // all fragments but the last have one size (one GSO run).
         let mut p = packetizer(18);
         let mut out = Vec::new();
         let nal = h("65 00 01 02 03 04 05 06 07 08 09");
@@ -887,7 +884,8 @@ mod tests {
         let got: Vec<Bytes> = out.iter().map(|p| p.payload.to_bytes()).collect();
         assert_eq!(
             got,
-            vec![h("7c 85 00010203"), h("7c 05 040506"), h("7c 45 070809"),]
+            // 10 body bytes in 3 fragments of 4, 4 and the last 2.
+            vec![h("7c 85 00010203"), h("7c 05 04050607"), h("7c 45 0809"),]
         );
         assert_eq!(out.iter().filter(|p| p.marker).count(), 1);
         assert!(out[2].marker);

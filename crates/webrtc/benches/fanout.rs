@@ -222,9 +222,9 @@ fn fanout(c: &mut Criterion) {
             }
         })
     });
-    // rts-rtp's packetizer cuts a NAL unit into equal fragments, the first
-    // ones a byte longer: 4 x 1,189-byte and 5 x 1,188-byte payloads make
-    // two GSO runs (a shorter datagram ends a run).
+    // The fragment sizes rts-rtp made before it cut all but the last to one
+    // size: 4 x 1,189-byte and 5 x 1,188-byte payloads make two GSO runs (a
+    // shorter datagram ends a run). Kept for comparison.
     let long = Bytes::from(vec![0x5cu8; 1189]);
     let short = Bytes::from(vec![0x5cu8; 1188]);
     let mut split_seq: u16 = 0;
