@@ -184,10 +184,10 @@ fn patch_sps_constraints(au: &mut [u8]) {
 }
 
 fn audio_thread(tx: mpsc::SyncSender<Media>, wake: Arc<tokio::sync::Notify>) -> anyhow::Result<()> {
-    let mut enc = opus2::Encoder::new(48_000, opus2::Channels::Stereo, opus2::Application::Audio)?;
+    let mut enc = rts_opus_sys::Encoder::new(48_000, 2, rts_opus_sys::Application::Audio)?;
     let mut pk = opus::Packetizer::new(opus::Config::default());
     let start = Instant::now();
-    let mut pcm = vec![0i16; 960 * 2];
+    let mut pcm = vec![0f32; 960 * 2];
     let mut buf = vec![0u8; 1500];
     for n in 0u64.. {
         let due = start + Duration::from_millis(20 * n);
@@ -196,11 +196,11 @@ fn audio_thread(tx: mpsc::SyncSender<Media>, wake: Arc<tokio::sync::Notify>) -> 
         }
         for (i, s) in pcm.chunks_mut(2).enumerate() {
             let t = (n * 960 + i as u64) as f64 / 48_000.0;
-            let v = ((t * 440.0 * std::f64::consts::TAU).sin() * 6000.0) as i16;
+            let v = ((t * 440.0 * std::f64::consts::TAU).sin() * 0.18) as f32;
             s[0] = v;
             s[1] = v;
         }
-        let len = enc.encode(&pcm, &mut buf)?;
+        let len = enc.encode_float(&pcm, &mut buf)?;
         let packet = pk.packetize(Bytes::copy_from_slice(&buf[..len]), (n * 960) as u32);
         if tx.send(Media::Audio(packet)).is_err() {
             return Ok(());

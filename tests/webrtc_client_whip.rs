@@ -95,11 +95,9 @@ fn client_publishes_to_whip_sink() {
     .unwrap();
     let mut apk = opus::Packetizer::new(opus::Config::default());
     let mut opus_enc =
-        opus2::Encoder::new(48_000, opus2::Channels::Stereo, opus2::Application::Audio).unwrap();
-    let pcm: Vec<i16> = (0..1920)
-        .map(|i| {
-            (((i / 2) as f64 * 440.0 / 48_000.0 * std::f64::consts::TAU).sin() * 6000.0) as i16
-        })
+        rts_opus_sys::Encoder::new(48_000, 2, rts_opus_sys::Application::Audio).unwrap();
+    let pcm: Vec<f32> = (0..1920)
+        .map(|i| (((i / 2) as f64 * 440.0 / 48_000.0 * std::f64::consts::TAU).sin() * 0.18) as f32)
         .collect();
     let mut opus_buf = vec![0u8; 1500];
 
@@ -136,7 +134,7 @@ fn client_publishes_to_whip_sink() {
                 frames_sent += 1;
             }
             if now >= t0 + Duration::from_millis(20) * audio_sent {
-                let n = opus_enc.encode(&pcm, &mut opus_buf).unwrap();
+                let n = opus_enc.encode_float(&pcm, &mut opus_buf).unwrap();
                 let p = apk.packetize(Bytes::copy_from_slice(&opus_buf[..n]), audio_sent * 960);
                 assert!(peer.send_rtp(now, MediaKind::Audio, &p).unwrap());
                 audio_sent += 1;
