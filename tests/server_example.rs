@@ -1,5 +1,6 @@
 //! The `rts-server` example as a user runs it: the printed URLs work with
-//! ffmpeg and ffprobe, a bad config names the field, Ctrl-C stops it.
+//! ffmpeg and ffprobe, the WHEP URL plays over WebRTC and the player page is
+//! served, a bad config names the field, Ctrl-C stops it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -142,6 +143,35 @@ fn printed_urls_work_and_ctrl_c_stops_it() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("h264,640"));
 
+    // The printed WHEP URL plays over WebRTC (rts-probe's client side:
+    // video through the conversion branch, AAC turned into Opus) and the
+    // printed player page is served.
+    let whep = url("whep:");
+    assert!(whep.starts_with(&format!("http://127.0.0.1:{http}/live/demo/whep?auth_key=")));
+    let out = run(
+        Command::new(example_bin("rts-probe")).args(["--play", &whep, "--duration", "2"]),
+        "rts-probe",
+        T,
+    )
+    .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert!(v["frames_received"].as_u64().unwrap_or(0) >= 20, "{v}");
+    assert!(v["audio_packets"].as_u64().unwrap_or(0) >= 20, "{v}");
+    let player = url("player:");
+    let path = player
+        .split_once(&format!("127.0.0.1:{http}"))
+        .map(|(_, p)| p.to_owned())
+        .unwrap_or_else(|| panic!("player URL {player}"));
+    let page = http_get(http, &path);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("rtsPlayer"), "the player page");
+
     // Ctrl-C while a publisher is connected: a clean, quick exit.
     let pid = server.0.as_ref().unwrap().id();
     run_ok(
@@ -163,6 +193,21 @@ fn printed_urls_work_and_ctrl_c_stops_it() {
     };
     assert!(status.success(), "{status}");
     let _ = publisher.wait_timeout(T);
+}
+
+/// `GET path` on 127.0.0.1:`port`: the whole response as text.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Kills the server if the test fails half-way.
