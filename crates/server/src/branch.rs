@@ -106,14 +106,13 @@ fn audio_name(p: AudioPath) -> &'static str {
 /// `4K`; ../shared/DESIGN.md, "Codec conversion").
 pub fn tier(width: u32, height: u32) -> &'static str {
     let (long, short) = (width.max(height), width.min(height));
-    let pixels = u64::from(width).saturating_mul(u64::from(height));
     if long <= 640 && short <= 480 {
         "SD"
     } else if long <= 1280 && short <= 720 {
         "HD"
     } else if long <= 1920 && short <= 1080 {
         "FHD"
-    } else if long <= 2560 && short <= 1440 && pixels <= 2560 * 1440 {
+    } else if long <= 2560 && short <= 1440 {
         "2K"
     } else {
         "4K"
@@ -167,7 +166,6 @@ pub struct Converter {
     /// Size of the transcoder's output (for the metering tier).
     dims: Option<(u32, u32)>,
     errors: u64,
-    scratch: Vec<Packet>,
     /// Audio before this (ms) is not converted (the join backlog).
     audio_from: Option<i64>,
     /// Audio and video leave in stream-time order (lip sync).
@@ -214,7 +212,6 @@ impl Converter {
             audio: None,
             dims: None,
             errors: 0,
-            scratch: Vec::new(),
             audio_from: None,
             sync: Interleave::default(),
             convert,
@@ -363,65 +360,50 @@ impl Converter {
     /// times (RFC 6184 5.1), so with B-frames they are not monotonic.
     fn pass_video(&mut self, h: &VideoTagHeader, body: Bytes, t: i64) {
         match h.packet_type {
-            VideoPacketType::SequenceStart => match self.video_pk.set_decoder_config(&body) {
-                Ok(ls) => self.length_size = ls,
-                Err(e) => self.error("decoder configuration", e),
-            },
+            VideoPacketType::SequenceStart => self.set_video_config(&body),
             VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX if !body.is_empty() => {
                 let pts = t.saturating_add(i64::from(h.composition_time));
-                let format = Format::Avcc {
-                    length_size: self.length_size,
-                };
-                let mut packets = Vec::new();
-                match self
-                    .video_pk
-                    .packetize(&body, format, rtp_time(pts, 90), &mut packets)
-                {
-                    Ok(_) if !packets.is_empty() => self.out.push_back(Media::Video {
-                        packets,
-                        keyframe: h.is_keyframe(),
-                    }),
-                    Ok(_) => {}
-                    Err(e) => self.error("packetize", e),
+                if let Some(m) = self.packetize_video(&body, pts, h.is_keyframe()) {
+                    self.out.push_back(m);
                 }
             }
             _ => {}
         }
     }
 
+    fn set_video_config(&mut self, record: &Bytes) {
+        match self.video_pk.set_decoder_config(record) {
+            Ok(ls) => self.length_size = ls,
+            Err(e) => self.error("decoder configuration", e),
+        }
+    }
+
+    /// The packets of one access unit presented at `time` ms.
+    fn packetize_video(&mut self, data: &Bytes, time: i64, keyframe: bool) -> Option<Media> {
+        let format = Format::Avcc {
+            length_size: self.length_size,
+        };
+        let mut packets = Vec::new();
+        match self
+            .video_pk
+            .packetize(data, format, rtp_time(time, 90), &mut packets)
+        {
+            Ok(_) if !packets.is_empty() => Some(Media::Video { packets, keyframe }),
+            Ok(_) => None,
+            Err(e) => {
+                self.error("packetize", e);
+                None
+            }
+        }
+    }
+
     fn drain_stripper(&mut self) {
         while let Some(o) = self.stripper.pop() {
             match o {
-                Output::Config(record) => match self.video_pk.set_decoder_config(&record) {
-                    Ok(ls) => self.length_size = ls,
-                    Err(e) => self.error("decoder configuration", e),
-                },
+                Output::Config(record) => self.set_video_config(&record),
                 Output::Frame(f) => {
-                    self.scratch.clear();
-                    let format = Format::Avcc {
-                        length_size: self.length_size,
-                    };
-                    let mut packets = std::mem::take(&mut self.scratch);
-                    match self.video_pk.packetize(
-                        &f.data,
-                        format,
-                        rtp_time(f.time, 90),
-                        &mut packets,
-                    ) {
-                        Ok(_) if !packets.is_empty() => self.sync.push(
-                            Track::Video,
-                            f.time,
-                            Media::Video {
-                                packets,
-                                keyframe: f.keyframe,
-                            },
-                            &mut self.out,
-                        ),
-                        Ok(_) => self.scratch = packets,
-                        Err(e) => {
-                            self.scratch = packets;
-                            self.error("packetize", e);
-                        }
+                    if let Some(m) = self.packetize_video(&f.data, f.time, f.keyframe) {
+                        self.sync.push(Track::Video, f.time, m, &mut self.out);
                     }
                 }
                 Output::Event(e) => {
