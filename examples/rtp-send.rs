@@ -136,7 +136,7 @@ fn read_flv(path: &PathBuf) -> anyhow::Result<Media> {
 fn main() -> anyhow::Result<()> {
     let a = args()?;
     let m = read_flv(&a.input)?;
-    let length_size = u8::try_from(m.config.nal_length_size()).context("bad NAL length size")?;
+    let length_size = m.config.nal_length_size();
 
     let ssrc = std::process::id().wrapping_mul(2_654_435_761);
     let audio_ssrc = ssrc.wrapping_add(1);

@@ -1,5 +1,5 @@
 //! The capture of ffmpeg 5.1 publishing H.264 High (3 B-frames) + AAC
-//! (`../shared/fixtures/rtmp/ffmpeg_x264_high_bf3_aac.pcap`), client to
+//! (the fixture `rtmp/ffmpeg_x264_high_bf3_aac.pcap`, docs/testing.md), client to
 //! server bytes replayed into `ServerSession` in random splits: the events
 //! are the same every time, and what the capture holds.
 

@@ -7,7 +7,8 @@ mod webrtc_common;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use webrtc_common::{Server, browser, node_json};
+use rts_testkit::{browser, node_json};
+use webrtc_common::Server;
 
 /// One browser test at a time: frame-rate and decode-ratio figures mean
 /// little when several Chromium instances starve each other on 2 cores.
@@ -17,7 +18,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn play(node: &std::path::PathBuf, dir: &std::path::PathBuf, url: &str) -> serde_json::Value {
+fn play(node: &std::path::Path, dir: &std::path::Path, url: &str) -> serde_json::Value {
     node_json(
         node,
         dir,

@@ -10,7 +10,8 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use webrtc_common::{Server, browser, node_json};
+use rts_testkit::{browser, node_json};
+use webrtc_common::Server;
 
 /// POSTs an SDP body and returns the HTTP status.
 fn post_status(http: &str, path: &str, body: &str) -> u16 {

@@ -1,4 +1,4 @@
-//! Builds the vendored libopus 1.5.2 (libopus/, BSD-3-Clause) with the `cc`
+//! Builds the vendored libopus 1.5.2 (vendor/libopus/, BSD-3-Clause; provenance in vendor/PROVENANCE.md) with the `cc`
 //! crate: no cmake, no autotools, no system libopus. Float build (the
 //! default of libopus's own configure), with x86 SIMD: SSE/SSE2 presumed on
 //! x86_64, SSE4.1 and AVX2/FMA compiled in separate objects and chosen at run
@@ -201,9 +201,9 @@ fn base(root: &Path, defines: &[(&str, Option<&str>)]) -> cc::Build {
 fn main() {
     let root =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-            .join("libopus");
+            .join("vendor/libopus");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=libopus");
+    println!("cargo:rerun-if-changed=vendor/libopus");
     // Set RTS_OPUS_NO_SIMD=1 to build the portable C code only (for comparison).
     println!("cargo:rerun-if-env-changed=RTS_OPUS_NO_SIMD");
 

@@ -109,12 +109,12 @@ fuzz_target!(|data: &[u8]| {
     pk.packetize(&au, Format::Avcc { length_size: 4 }, 0, &mut packets)
         .unwrap();
     let mut want = Vec::new();
-    h264::split_nals(&au, Format::Avcc { length_size: 4 }, |n| {
+    for n in rts_h264::nal::split(&au, Format::Avcc { length_size: 4 }).unwrap() {
+        let n = n.unwrap().bytes().clone();
         if !matches!(n[0] & 0x1f, 9 | 12) {
             want.push(n)
         }
-    })
-    .unwrap();
+    }
     // An IDR with in-band SPS and PPS goes out with them first (STAP-A).
     let t = |n: &Bytes| n[0] & 0x1f;
     if want.iter().any(|n| t(n) == 5)

@@ -1,26 +1,11 @@
-//! Shared by the WebRTC interop tests: start an example server, run the
-//! project's Chromium drivers (tests/browser, playwright-core + Debian's
-//! Chromium), read JSON.
+//! Shared by the WebRTC interop tests: start an example server (the
+//! Chromium drivers are in rts-testkit).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// `node` and the tests/browser folder, or a skip.
-pub(crate) fn browser() -> Option<(PathBuf, PathBuf)> {
-    rts_testkit::tool("chromium")?;
-    let node = rts_testkit::tool("node")?;
-    let dir = rts_testkit::workspace_root().join("tests/browser");
-    if !dir.join("node_modules/playwright-core").is_dir() {
-        return rts_testkit::skip(
-            "tests/browser/node_modules is missing: run `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci` in tests/browser",
-        );
-    }
-    Some((node, dir))
-}
 
 /// An example server; killed on drop.
 pub(crate) struct Server {
@@ -82,35 +67,4 @@ impl Server {
             }
         }
     }
-}
-
-/// Runs `node tests/browser/<script> args..` and parses its JSON output.
-pub(crate) fn node_json(
-    node: &PathBuf,
-    dir: &PathBuf,
-    script: &str,
-    args: &[&str],
-    timeout: Duration,
-) -> serde_json::Value {
-    let out = rts_testkit::run(
-        Command::new(node)
-            .arg(dir.join(script))
-            .args(args)
-            .current_dir(dir),
-        script,
-        timeout,
-    )
-    .expect("driver ran");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| {
-            panic!(
-                "{script} printed no JSON; stderr: {}",
-                rts_testkit::tail(&out.stderr, 3000)
-            )
-        });
-    serde_json::from_str(line).expect("driver JSON")
 }

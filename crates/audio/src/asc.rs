@@ -523,7 +523,7 @@ mod tests {
             .collect()
     }
 
-    /// The sequence headers of ../shared/fixtures/media/*.flv (ffmpeg 5.1's
+    /// The sequence headers of the media fixtures (docs/testing.md; ffmpeg 5.1's
     /// native AAC encoder writes backward-compatible signalling with
     /// sbrPresentFlag = 0).
     #[test]

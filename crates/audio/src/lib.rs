@@ -18,7 +18,9 @@
 //! # Ok::<(), rts_audio::Error>(())
 //! ```
 //!
-//! - [`transcode`]: [`transcode::AacToOpus`], AAC-LC access units in, Opus
+//! - [`transcode`] (feature `transcode`, on by default; without it this crate
+//!   is the two parsers above and builds no C): [`transcode::AacToOpus`],
+//!   AAC-LC access units in, Opus
 //!   packets (RFC 6716) with 48 kHz timestamps out. AAC-LC is decoded by
 //!   symphonia (ISO/IEC 14496-3 4, no container needed), resampled to 48 kHz
 //!   by rubato's synchronous FFT resampler and encoded by the reference C
@@ -37,45 +39,11 @@
 //!   ([`transcode::downmix_to_stereo`] is the same matrix for a decoder
 //!   that does not).
 //!
-//! A synchronous `push`/`pop` object (CPU-heavy: run it off the async
-//! runtime). Time is passed in, nothing reads a clock:
-//!
-//! ```
-//! use std::time::Duration;
-//! use bytes::BytesMut;
-//! use rts_audio::{adts, transcode::{AacToOpus, Config}};
-//!
-//! let file = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tone440_48k_mono.aac"))?;
-//! let mut input = BytesMut::from(&file[..]);
-//! let mut frames = adts::Decoder::new();
-//! let mut aac_to_opus = AacToOpus::new(Config::default())?;
-//! let mut packets = Vec::new();
-//! let mut pts = Duration::ZERO;
-//! while let Some(frame) = frames.decode(&mut input)? {
-//!     // From FLV: set_config with the sequence header, push each raw AAC frame.
-//!     aac_to_opus.set_config(&frame.header.to_asc().to_bytes())?;
-//!     aac_to_opus.push(frame.payload, pts)?;
-//!     pts += Duration::from_micros(1024 * 1_000_000 / 48_000);
-//!     while let Some(packet) = aac_to_opus.pop() {
-//!         packets.push(packet); // packet.timestamp is in 48 kHz ticks
-//!     }
-//!     while let Some(event) = aac_to_opus.poll_event() {
-//!         eprintln!("{event:?}"); // corrupt units, gaps, restarts
-//!     }
-//! }
-//! aac_to_opus.flush()?;
-//! packets.extend(std::iter::from_fn(|| aac_to_opus.pop()));
-//! assert_eq!(packets[1].timestamp - packets[0].timestamp, 960);
-//! // Lip sync: the audio of packet t is the source's audio at t - delay().
-//! assert_eq!(aac_to_opus.delay(), 312); // 48 kHz in: Opus lookahead only
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
 //! # Errors and panics
 //! Malformed input is an [`Error`]; a corrupt access unit inside a stream is
 //! an event plus a frame of silence, and decoding goes on. Every internal
 //! buffer is bounded (one AAC frame, one resampler chunk, one Opus frame, and
-//! [`transcode::Config::max_queued_packets`]). Nothing here panics on any
+//! the transcoder's `Config::max_queued_packets`). Nothing here panics on any
 //! input.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -95,4 +63,5 @@ mod error;
 
 pub use bits::Bits;
 pub use error::Error;
+#[cfg(feature = "transcode")]
 pub mod transcode;

@@ -1,7 +1,7 @@
 //! AAC to Opus: decode (symphonia, AAC-LC), resample to 48 kHz (rubato),
 //! encode (Opus, RFC 6716), with timestamps counted in samples.
 //!
-//! See the crate docs for the loop. Timing model:
+//! The loop is at the end of this text. Timing model:
 //! - The first access unit after a (re)start anchors the timeline: its pts,
 //!   in 48 kHz ticks, is the timestamp of the first Opus packet. Packet `k`
 //!   after the anchor has timestamp `anchor + k * frame`, so timestamps never
@@ -16,6 +16,41 @@
 //!   with silence. Later than that, or earlier by more than a frame: the
 //!   pipeline is drained and the timeline restarts at the new pts (never
 //!   before the end of the last packet: output timestamps are monotonic).
+//!
+//! A synchronous `push`/`pop` object (CPU-heavy: run it off the async
+//! runtime). Time is passed in, nothing reads a clock:
+//!
+//! ```
+//! use std::time::Duration;
+//! use bytes::BytesMut;
+//! use rts_audio::{adts, transcode::{AacToOpus, Config}};
+//!
+//! let file = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tone440_48k_mono.aac"))?;
+//! let mut input = BytesMut::from(&file[..]);
+//! let mut frames = adts::Decoder::new();
+//! let mut aac_to_opus = AacToOpus::new(Config::default())?;
+//! let mut packets = Vec::new();
+//! let mut pts = Duration::ZERO;
+//! while let Some(frame) = frames.decode(&mut input)? {
+//!     // From FLV: set_config with the sequence header, push each raw AAC frame.
+//!     aac_to_opus.set_config(&frame.header.to_asc().to_bytes())?;
+//!     aac_to_opus.push(frame.payload, pts)?;
+//!     pts += Duration::from_micros(1024 * 1_000_000 / 48_000);
+//!     while let Some(packet) = aac_to_opus.pop() {
+//!         packets.push(packet); // packet.timestamp is in 48 kHz ticks
+//!     }
+//!     while let Some(event) = aac_to_opus.poll_event() {
+//!         eprintln!("{event:?}"); // corrupt units, gaps, restarts
+//!     }
+//! }
+//! aac_to_opus.flush()?;
+//! packets.extend(std::iter::from_fn(|| aac_to_opus.pop()));
+//! assert_eq!(packets[1].timestamp - packets[0].timestamp, 960);
+//! // Lip sync: the audio of packet t is the source's audio at t - delay().
+//! assert_eq!(aac_to_opus.delay(), 312); // 48 kHz in: Opus lookahead only
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 
 use std::collections::VecDeque;
 use std::time::Duration;

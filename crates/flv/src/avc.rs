@@ -29,7 +29,8 @@ pub struct AvcDecoderConfigurationRecord {
     pub compatibility: u8,
     /// AVCLevelIndication (level_idc of the SPS).
     pub level: u8,
-    /// lengthSizeMinusOne: NAL unit length fields are this + 1 bytes (0, 1 or 3).
+    /// lengthSizeMinusOne: NAL unit length fields are this + 1 bytes (0, 1
+    /// or 3; [`parse`](Self::parse) refuses 2, as ISO/IEC 14496-15 does).
     pub length_size_minus_one: u8,
     /// Sequence parameter set NAL units (at most 31).
     pub sps: Vec<Bytes>,
@@ -61,12 +62,15 @@ impl AvcDecoderConfigurationRecord {
         })
     }
 
-    /// NAL unit length size in bytes (1, 2 or 4).
-    pub fn nal_length_size(&self) -> usize {
-        usize::from(self.length_size_minus_one & 3).saturating_add(1)
+    /// NAL unit length size in bytes: 1, 2 or 4 for a parsed record. This
+    /// is the workspace's one rule for AVCC length sizes (ISO/IEC 14496-15
+    /// 5.3.3.1.2); the NAL splitter (`rts_h264::nal`) takes the same three.
+    pub fn nal_length_size(&self) -> u8 {
+        (self.length_size_minus_one & 3).saturating_add(1)
     }
 
-    /// Parses a record (the body after the video tag header).
+    /// Parses a record (the body after the video tag header). A record with
+    /// 3-byte NAL lengths is [`Error::BadNalLengthSize`].
     pub fn parse(data: &Bytes) -> Result<Self, Error> {
         let mut c = Cursor::new(data, "avc decoder configuration record");
         let version = c.u8()?;
@@ -77,6 +81,9 @@ impl AvcDecoderConfigurationRecord {
         let compatibility = c.u8()?;
         let level = c.u8()?;
         let length_size_minus_one = c.u8()? & 0x03;
+        if length_size_minus_one == 2 {
+            return Err(Error::BadNalLengthSize);
+        }
         let num_sps = c.u8()? & 0x1f;
         let slice = |c: &mut Cursor<'_>| -> Result<Bytes, Error> {
             let len = usize::from(c.u16()?);
@@ -243,6 +250,12 @@ mod tests {
         assert_eq!(
             AvcDecoderConfigurationRecord::parse(&bad.into()),
             Err(Error::BadConfigurationVersion(0))
+        );
+        let mut three = BASELINE.to_vec();
+        three[4] = 0xfe;
+        assert_eq!(
+            AvcDecoderConfigurationRecord::parse(&three.into()),
+            Err(Error::BadNalLengthSize)
         );
         for n in 0..BASELINE.len() {
             assert_eq!(

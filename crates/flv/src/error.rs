@@ -61,6 +61,10 @@ pub enum Error {
     /// An AVCDecoderConfigurationRecord whose configurationVersion is not 1.
     #[error("avc configuration version {0} is not 1")]
     BadConfigurationVersion(u8),
+    /// lengthSizeMinusOne is 2: NAL unit lengths of 3 bytes, which ISO/IEC
+    /// 14496-15 5.3.3.1.2 does not allow (only 1, 2 or 4 bytes).
+    #[error("avc configuration gives nal unit lengths of 3 bytes; only 1, 2 or 4 are allowed")]
+    BadNalLengthSize,
     /// A parameter-set list or NAL unit larger than its length field allows.
     #[error("avc parameter set list too long to encode")]
     ParameterSetTooLong,

@@ -88,6 +88,17 @@ impl Tag {
     ///
     /// Fails with [`Error::TagTooLarge`] if the data exceeds 16 MiB - 1.
     pub fn encode(&self, dst: &mut impl BufMut) -> Result<(), Error> {
+        self.encode_header(dst)?;
+        dst.put_slice(&self.data);
+        dst.put_u32(self.previous_tag_size());
+        Ok(())
+    }
+
+    /// Writes only the 11-byte tag header (E.4.1), for a writer that sends
+    /// [`Tag::data`] as its own shared buffer (zero copy) and then
+    /// [`Tag::previous_tag_size`]. A body over 16 MiB is
+    /// [`Error::TagTooLarge`].
+    pub fn encode_header(&self, dst: &mut impl BufMut) -> Result<(), Error> {
         let size = self.data.len();
         if size > MAX_DATA_SIZE {
             return Err(Error::TagTooLarge {
@@ -101,9 +112,14 @@ impl Tag {
         dst.put_uint(u64::from(self.timestamp & 0x00ff_ffff), 3);
         dst.put_u8((self.timestamp >> 24) as u8);
         dst.put_uint(u64::from(self.stream_id & 0x00ff_ffff), 3);
-        dst.put_slice(&self.data);
-        dst.put_u32((size as u32).saturating_add(TAG_HEADER_LEN as u32));
         Ok(())
+    }
+
+    /// The PreviousTagSize field that follows this tag: 11 + the body size.
+    pub fn previous_tag_size(&self) -> u32 {
+        u32::try_from(self.data.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(TAG_HEADER_LEN as u32)
     }
 }
 
@@ -536,6 +552,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn header_data_and_size_in_pieces_equal_encode(tag in arb_tag()) {
+            let mut whole = Vec::new();
+            tag.encode(&mut whole).unwrap();
+            let mut pieces = Vec::new();
+            tag.encode_header(&mut pieces).unwrap();
+            prop_assert_eq!(pieces.len(), TAG_HEADER_LEN);
+            pieces.extend_from_slice(&tag.data);
+            pieces.extend_from_slice(&tag.previous_tag_size().to_be_bytes());
+            prop_assert_eq!(pieces, whole);
+        }
+
         #[test]
         fn any_split_gives_the_same_tags(
             tags in prop::collection::vec(arb_tag(), 0..8),

@@ -40,12 +40,12 @@ impl AvcConfig {
             rts_flv::Error::BadConfigurationVersion(_) => {
                 Error::Invalid("avc configuration version is not 1")
             }
+            rts_flv::Error::BadNalLengthSize => {
+                Error::Invalid("avcc length size must be 1, 2 or 4")
+            }
             _ => Error::Invalid("malformed avc configuration record"),
         })?;
-        let length_size = rec.length_size_minus_one.saturating_add(1);
-        if length_size == 3 {
-            return Err(Error::Invalid("avcc length size must be 1, 2 or 4"));
-        }
+        let length_size = rec.nal_length_size();
         let nals = |v: Vec<Bytes>| v.into_iter().map(Nal::new).collect::<Result<Vec<_>, _>>();
         Ok(Self {
             profile: rec.profile,

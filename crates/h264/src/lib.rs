@@ -29,48 +29,15 @@
 //! # Ok::<(), rts_h264::Error>(())
 //! ```
 //!
-//! # The B-frame stripper
+//! # The B-frame stripper (feature `transcode`, on by default)
 //!
-//! [`Stripper`] turns access units with B-frames into ones a browser's
-//! WebRTC decoder plays (no B-frames, dts == pts, strictly increasing):
-//! [`Mode::Auto`] passes through zero-copy until a B-frame appears, then
-//! transcodes; [`Mode::Transcode`] always decodes with OpenH264 and
-//! re-encodes Constrained Baseline; [`Mode::Drop`] drops non-referenced B
-//! access units losslessly. It is a synchronous push/pop object: run it
-//! off the async runtime when it transcodes. The I/O loop:
-//!
-//! ```
-//! use bytes::Bytes;
-//! use rts_h264::{AccessUnit, Mode, Output, Settings, Stripper};
-//!
-//! # let record = Bytes::from_static(&[
-//! #     0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x1a, 0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9,
-//! #     0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03,
-//! #     0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60, 0x01, 0x00, 0x05, 0x68, 0xeb, 0xec, 0xb2, 0x2c,
-//! # ]);
-//! # let idr = Bytes::from_static(&[0, 0, 0, 4, 0x65, 0x88, 0x84, 0x00]);
-//! let mut stripper = Stripper::new(Settings::new(Mode::Auto));
-//! stripper.push_config(record)?; // the AVC sequence header
-//! stripper.push(AccessUnit { dts: 0, pts: 66, data: idr.clone() })?;
-//! while let Some(out) = stripper.pop() {
-//!     match out {
-//!         Output::Config(record) => { /* send a new sequence header */ }
-//!         Output::Frame(f) => {
-//!             assert_eq!(f.time, 66); // dts == pts
-//!             assert_eq!(f.data.as_ptr(), idr.as_ptr()); // zero copy while no B-frame
-//!         }
-//!         Output::Event(e) => { /* log it */ }
-//!         _ => {}
-//!     }
-//! }
-//! stripper.finish()?; // end of stream: pictures still held come out
-//! # Ok::<(), rts_h264::Error>(())
-//! ```
-//!
-//! While transcoding, output lags input by at most the input's reorder
-//! depth plus one frame ([`Stripper::max_added_delay_frames`]). Whether the
-//! bundled OpenH264 uses its x86 assembly (nasm found at build time) or the
-//! portable C path is [`ASM`].
+//! [`strip::Stripper`] turns access units with B-frames into ones a
+//! browser's WebRTC decoder plays (no B-frames, dts == pts, strictly
+//! increasing), decoding and re-encoding with OpenH264 when it must. It
+//! needs the default `transcode` feature, which builds OpenH264 from C++
+//! source; without it (`default-features = false`) this crate is the
+//! codec-free parsers above, with no C dependency. See the [`strip`]
+//! module for its I/O loop.
 //!
 //! # Errors and panics
 //! Malformed input is an [`Error`] (cheap, `Copy`): reads past the end are
@@ -100,8 +67,10 @@ pub mod pps;
 pub mod sei;
 pub mod slice;
 pub mod sps;
+#[cfg(feature = "transcode")]
 pub mod strip;
 
+#[cfg(feature = "transcode")]
 pub use strip::{ASM, AccessUnit, Event, Frame, Mode, Output, Settings, Stats, Stripper};
 
 /// What was wrong with the bitstream.

@@ -167,9 +167,66 @@ pub fn escape(rbsp: &[u8]) -> Vec<u8> {
     out
 }
 
+/// How the NAL units of an access unit are delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Length-prefixed (ISO/IEC 14496-15 5.3.4, what FLV/RTMP and MP4
+    /// carry); `length_size` is 1, 2 or 4, as the decoder configuration
+    /// record gives it (`AvcDecoderConfigurationRecord::nal_length_size`).
+    Avcc {
+        /// Bytes of each length prefix.
+        length_size: u8,
+    },
+    /// Start-code delimited (H.264 Annex B).
+    AnnexB,
+}
+
+/// The NAL units of an access unit in either [`Format`]: the workspace's
+/// one NAL splitter (RTP packetizing, the stripper, the probe).
+#[derive(Debug, Clone)]
+pub enum Nals {
+    /// AVCC.
+    Avcc(AvccIter),
+    /// Annex B.
+    AnnexB(AnnexBIter),
+}
+
+impl Iterator for Nals {
+    type Item = Result<Nal, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Nals::Avcc(it) => it.next(),
+            Nals::AnnexB(it) => it.next(),
+        }
+    }
+}
+
+/// Splits `au` into its NAL units (zero-copy slices). A length size other
+/// than 1, 2 or 4 is [`Error::Invalid`].
+///
+/// ```
+/// use bytes::Bytes;
+/// use rts_h264::nal::{split, Format, NalType};
+///
+/// let au = Bytes::from_static(&[0, 0, 0, 2, 0x09, 0xf0, 0, 0, 0, 3, 0x65, 0x88, 0x84]);
+/// let types: Vec<NalType> = split(&au, Format::Avcc { length_size: 4 })?
+///     .map(|n| n.map(|n| n.nal_type()))
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(types, [NalType::Aud, NalType::IdrSlice]);
+/// # Ok::<(), rts_h264::Error>(())
+/// ```
+pub fn split(au: &Bytes, format: Format) -> Result<Nals, Error> {
+    Ok(match format {
+        Format::Avcc { length_size } => Nals::Avcc(AvccIter::new(au.clone(), length_size)?),
+        Format::AnnexB => Nals::AnnexB(AnnexBIter::new(au.clone())),
+    })
+}
+
 /// NAL units of one AVCC sample: each unit follows a big-endian length of
-/// `length_size` bytes. Yields slices of the input (zero copy); a length
-/// that runs past the end is an error, after which the iterator stops.
+/// `length_size` bytes. Yields slices of the input (zero copy); units of
+/// length zero are skipped (some muxers write them); a length that runs
+/// past the end is an error, after which the iterator stops.
 #[derive(Debug, Clone)]
 pub struct AvccIter {
     data: Bytes,
@@ -196,9 +253,20 @@ impl Iterator for AvccIter {
     type Item = Result<Nal, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.data.is_empty() {
-            return None;
+        loop {
+            if self.failed || self.data.is_empty() {
+                return None;
+            }
+            if let Some(unit) = self.next_unit() {
+                return Some(unit);
+            }
         }
+    }
+}
+
+impl AvccIter {
+    /// The next unit, `None` for a zero-length one.
+    fn next_unit(&mut self) -> Option<Result<Nal, Error>> {
         let head = self.data.get(..self.length_size);
         let Some(head) = head else {
             self.failed = true;
@@ -214,6 +282,9 @@ impl Iterator for AvccIter {
         }
         let unit = self.data.slice(self.length_size..end);
         self.data = self.data.slice(end..);
+        if unit.is_empty() {
+            return None;
+        }
         match Nal::new(unit) {
             Ok(n) => Some(Ok(n)),
             Err(e) => {

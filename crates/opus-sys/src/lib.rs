@@ -1,5 +1,5 @@
 //! The reference Opus codec (libopus 1.5.2, RFC 6716), built from the C
-//! sources vendored in `libopus/` by the `cc` crate: no cmake, no
+//! sources vendored in `vendor/libopus/` by the `cc` crate: no cmake, no
 //! autotools, no system library. Only a C compiler is needed.
 //!
 //! Two layers:
@@ -31,7 +31,7 @@
 //! message); nothing here panics on any input.
 //!
 //! Licence: the Rust code is MIT OR Apache-2.0 like the workspace; libopus is
-//! BSD-3-Clause (`libopus/COPYING`).
+//! BSD-3-Clause (`vendor/libopus/COPYING`; provenance in `vendor/PROVENANCE.md`).
 
 #![cfg_attr(
     not(test),

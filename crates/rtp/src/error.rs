@@ -40,6 +40,12 @@ pub enum Error {
         /// The maximum allowed.
         max: usize,
     },
+    /// An access unit's NAL framing is malformed (rts-h264's splitter).
+    #[error("h264 access unit: {0}")]
+    H264(#[from] rts_h264::Error),
+    /// An AVC decoder configuration record is malformed (rts-flv's reader).
+    #[error("avc decoder configuration: {0}")]
+    Config(#[from] rts_flv::Error),
     /// RTCP or RTP wire parsing/encoding failed in `rtc-rtcp` / `rtc-rtp`.
     #[error("rtcp/rtp wire error: {0}")]
     Wire(#[from] rtc_shared::error::Error),

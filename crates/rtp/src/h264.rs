@@ -38,18 +38,9 @@ pub const STAP_A: u8 = 24;
 /// Payload type: FU-A (RFC 6184 5.8).
 pub const FU_A: u8 = 28;
 
-/// How NAL units are delimited in an access unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Length-prefixed (ISO/IEC 14496-15, what FLV/RTMP and MP4 carry);
-    /// `length_size` is 1, 2, 3 or 4 (from the decoder configuration).
-    Avcc {
-        /// Bytes of each length prefix.
-        length_size: u8,
-    },
-    /// Start-code delimited (H.264 Annex B).
-    AnnexB,
-}
+/// How NAL units are delimited in an access unit (rts-h264's splitter
+/// reads both forms).
+pub use rts_h264::nal::Format;
 
 /// Packetizer settings.
 #[derive(Debug, Clone)]
@@ -94,110 +85,6 @@ pub struct Stats {
     pub removed_nals: u64,
     /// IDR pictures sent with no SPS/PPS known.
     pub idr_without_parameter_sets: u64,
-}
-
-/// Splits an access unit into NAL units (slices of `au`), calling `f` for
-/// each non-empty one.
-pub fn split_nals(au: &Bytes, format: Format, mut f: impl FnMut(Bytes)) -> Result<(), Error> {
-    match format {
-        Format::Avcc { length_size } => {
-            let ls = usize::from(length_size);
-            if !(1..=4).contains(&ls) {
-                return Err(Error::Unsupported("avcc length size must be 1 to 4"));
-            }
-            let mut pos = 0usize;
-            while pos < au.len() {
-                let start = pos.checked_add(ls).ok_or(Error::Truncated("nal length"))?;
-                let len_bytes = au.get(pos..start).ok_or(Error::Truncated("nal length"))?;
-                let len = len_bytes
-                    .iter()
-                    .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-                let end = start
-                    .checked_add(len)
-                    .filter(|e| *e <= au.len())
-                    .ok_or(Error::InvalidLength("avcc nal unit"))?;
-                if len > 0 {
-                    f(au.slice(start..end));
-                }
-                pos = end;
-            }
-            Ok(())
-        }
-        Format::AnnexB => {
-            let data = &au[..];
-            let mut nal_start: Option<usize> = None;
-            let mut search = 0usize;
-            while let Some(rel) = data.get(search..).and_then(|d| memchr::memchr(1, d)) {
-                let one = search.saturating_add(rel);
-                search = one.saturating_add(1);
-                if one < 2 || data.get(one.saturating_sub(2)..one) != Some(&[0, 0][..]) {
-                    continue;
-                }
-                // Start code 00 00 01 at one-2; trailing zeros belong to it.
-                let mut end = one.saturating_sub(2);
-                if let Some(s) = nal_start {
-                    while end > s && data.get(end.saturating_sub(1)) == Some(&0) {
-                        end = end.saturating_sub(1);
-                    }
-                    if end > s {
-                        f(au.slice(s..end));
-                    }
-                }
-                nal_start = Some(search);
-            }
-            match nal_start {
-                Some(s) if s < data.len() => {
-                    let mut end = data.len();
-                    while end > s && data.get(end.saturating_sub(1)) == Some(&0) {
-                        end = end.saturating_sub(1);
-                    }
-                    if end > s {
-                        f(au.slice(s..end));
-                    }
-                }
-                Some(_) => {}
-                // No start code at all: one bare NAL unit.
-                None if !data.is_empty() => f(au.clone()),
-                None => {}
-            }
-            Ok(())
-        }
-    }
-}
-
-/// Parses an AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.2.4.1):
-/// returns `(length_size, sps list, pps list)`, slices of `record`.
-pub fn parse_decoder_config(record: &Bytes) -> Result<(u8, Vec<Bytes>, Vec<Bytes>), Error> {
-    let mut pos = 5usize;
-    let length_size = record
-        .get(4)
-        .map(|b| (b & 0x03).saturating_add(1))
-        .ok_or(Error::Truncated("avc decoder configuration"))?;
-    let read_sets = |pos: &mut usize, mask: u8| -> Result<Vec<Bytes>, Error> {
-        let n = record
-            .get(*pos)
-            .map(|b| b & mask)
-            .ok_or(Error::Truncated("avc decoder configuration"))?;
-        *pos = pos.saturating_add(1);
-        let mut sets = Vec::with_capacity(usize::from(n));
-        for _ in 0..n {
-            let l = record
-                .get(*pos..pos.saturating_add(2))
-                .and_then(be16)
-                .ok_or(Error::Truncated("parameter set length"))?;
-            let s = pos.saturating_add(2);
-            let e = s
-                .checked_add(l)
-                .filter(|e| *e <= record.len())
-                .ok_or(Error::InvalidLength("parameter set"))?;
-            sets.push(record.slice(s..e));
-            *pos = e;
-        }
-        Ok(sets)
-    };
-    let sps = read_sets(&mut pos, 0x1f)?;
-    let pps = read_sets(&mut pos, 0xff)?;
-    Ok((length_size, sps, pps))
 }
 
 fn be16(b: &[u8]) -> Option<usize> {
@@ -276,10 +163,12 @@ impl Packetizer {
     }
 
     /// Sets the parameter sets from an AVCDecoderConfigurationRecord (the
-    /// FLV/RTMP AVC sequence header); returns the NAL length size.
+    /// FLV/RTMP AVC sequence header, read by rts-flv); returns the NAL
+    /// length size (1, 2 or 4).
     pub fn set_decoder_config(&mut self, record: &Bytes) -> Result<u8, Error> {
-        let (ls, sps, pps) = parse_decoder_config(record)?;
-        self.set_parameter_sets(sps, pps);
+        let rec = rts_flv::AvcDecoderConfigurationRecord::parse(record)?;
+        let ls = rec.nal_length_size();
+        self.set_parameter_sets(rec.sps, rec.pps);
         Ok(ls)
     }
 
@@ -403,14 +292,20 @@ impl Packetizer {
         let mut nals = std::mem::take(&mut self.nals);
         nals.clear();
         let mut removed = 0u64;
-        let res = split_nals(au, format, |n| match nal_type(&n) {
-            NAL_AUD | NAL_FILLER => removed = removed.saturating_add(1),
-            _ => nals.push(n),
+        let res = rts_h264::nal::split(au, format).and_then(|units| {
+            for n in units {
+                let n = n?;
+                match nal_type(n.bytes()) {
+                    NAL_AUD | NAL_FILLER => removed = removed.saturating_add(1),
+                    _ => nals.push(n.bytes().clone()),
+                }
+            }
+            Ok(())
         });
         self.stats.removed_nals = self.stats.removed_nals.saturating_add(removed);
         if let Err(e) = res {
             self.nals = nals;
-            return Err(e);
+            return Err(e.into());
         }
         let n = self.packetize_nals_inner(&nals, timestamp, out);
         nals.clear();
@@ -905,12 +800,25 @@ mod tests {
     }
 
     #[test]
-    fn annexb_split() {
+    fn annexb_input_and_malformed_avcc() {
         let au = h("00000001 67aa 000001 68bb 00 00000001 65cc 0000");
-        let mut v = Vec::new();
-        split_nals(&au, Format::AnnexB, |n| v.push(n)).unwrap();
-        assert_eq!(v, vec![h("67aa"), h("68bb"), h("65cc")]);
-        assert!(split_nals(&h("00000009 65"), Format::Avcc { length_size: 4 }, |_| {}).is_err());
+        let mut p = packetizer(1200);
+        let mut out = Vec::new();
+        assert_eq!(p.packetize(&au, Format::AnnexB, 0, &mut out).unwrap(), 2);
+        // The in-band SPS/PPS become the STAP-A before the IDR slice.
+        assert_eq!((p.sps(), p.pps()), (&[h("67aa")][..], &[h("68bb")][..]));
+        assert_eq!(out[0].payload.to_bytes()[0] & 0x1f, STAP_A);
+        assert_eq!(out[1].payload.to_bytes(), h("65cc"));
+        assert!(out[1].marker && !out[0].marker);
+        let bad = h("00000009 65");
+        assert!(
+            p.packetize(&bad, Format::Avcc { length_size: 4 }, 0, &mut out)
+                .is_err()
+        );
+        assert!(
+            p.packetize(&au, Format::Avcc { length_size: 3 }, 0, &mut out)
+                .is_err()
+        );
     }
 
     #[test]
@@ -918,9 +826,10 @@ mod tests {
         // ISO/IEC 14496-15 5.2.4.1: version, profile, compat, level,
         // 0xfc|lengthSizeMinusOne, 0xe0|numSPS, sps, numPPS, pps.
         let rec = h("01 42c01e ff e1 000a 6742c01ed900a047fec8 01 0004 68ce3c80");
-        let (ls, sps, pps) = parse_decoder_config(&rec).unwrap();
-        assert_eq!((ls, sps, pps), (4, vec![h(SPS)], vec![h(PPS)]));
-        assert!(parse_decoder_config(&rec.slice(..12)).is_err());
+        let mut p = packetizer(1200);
+        assert_eq!(p.set_decoder_config(&rec).unwrap(), 4);
+        assert_eq!((p.sps(), p.pps()), (&[h(SPS)][..], &[h(PPS)][..]));
+        assert!(p.set_decoder_config(&rec.slice(..12)).is_err());
     }
 
     #[test]

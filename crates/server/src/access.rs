@@ -8,8 +8,30 @@ use rts_auth::urls::{Protocol, check_name};
 use crate::config::{Config, DomainKind, Latency, query_param};
 use crate::metrics::ErrorKind;
 
-/// A refusal: what to count and the text the peer sees.
-pub(crate) type Denied = (ErrorKind, String);
+/// A refused request: what to count, and the text the peer sees (why, and
+/// what to do about it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// The error counter it goes to.
+    pub(crate) kind: ErrorKind,
+    /// The reason, as the peer sees it.
+    pub(crate) reason: String,
+}
+
+impl Refusal {
+    pub(crate) fn new(kind: ErrorKind, reason: impl Into<String>) -> Self {
+        Refusal {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
 
 /// Seconds since the Unix epoch.
 pub(crate) fn unix_now() -> u64 {
@@ -23,10 +45,10 @@ pub(crate) fn param(queries: &[&str], name: &str) -> Option<String> {
     queries.iter().find_map(|q| query_param(q, name))
 }
 
-fn check_names(app: &str, stream: &str) -> Result<(), Denied> {
+fn check_names(app: &str, stream: &str) -> Result<(), Refusal> {
     check_name("app", app)
         .and_then(|()| check_name("stream", stream))
-        .map_err(|e| (ErrorKind::Domain, e.to_string()))
+        .map_err(|e| Refusal::new(ErrorKind::Domain, e.to_string()))
 }
 
 fn check_signature(
@@ -34,7 +56,7 @@ fn check_signature(
     uri: &str,
     queries: &[&str],
     now: u64,
-) -> Result<(), Denied> {
+) -> Result<(), Refusal> {
     if !domain.signing {
         return Ok(());
     }
@@ -45,7 +67,7 @@ fn check_signature(
         .copied();
     rts_auth::verify_query(uri, query, &domain.keys(), domain.validity(), now)
         .map(|_| ())
-        .map_err(|e| (ErrorKind::Auth, e.to_string()))
+        .map_err(|e| Refusal::new(ErrorKind::Auth, e.to_string()))
 }
 
 /// Checks a publish of `/{app}/{stream}`; returns the ingest domain name.
@@ -56,16 +78,18 @@ pub(crate) fn publish(
     stream: &str,
     queries: &[&str],
     now: u64,
-) -> Result<String, Denied> {
+) -> Result<String, Refusal> {
     let vhost = param(queries, "vhost");
     let domain = config
         .resolve(host, vhost.as_deref(), DomainKind::Ingest)
-        .ok_or((
-            ErrorKind::Domain,
-            "no ingest domain is configured".to_owned(),
-        ))?;
+        .ok_or_else(|| {
+            Refusal::new(
+                ErrorKind::Domain,
+                "no ingest domain is configured".to_owned(),
+            )
+        })?;
     if domain.kind != DomainKind::Ingest {
-        return Err((
+        return Err(Refusal::new(
             ErrorKind::Domain,
             format!(
                 "{} is a streaming domain: publish to its ingest domain {}",
@@ -97,16 +121,18 @@ pub(crate) fn play(
     stream: &str,
     queries: &[&str],
     now: u64,
-) -> Result<Play, Denied> {
+) -> Result<Play, Refusal> {
     let vhost = param(queries, "vhost");
     let domain = config
         .resolve(host, vhost.as_deref(), DomainKind::Streaming)
-        .ok_or((
-            ErrorKind::Domain,
-            "no streaming domain is configured".to_owned(),
-        ))?;
+        .ok_or_else(|| {
+            Refusal::new(
+                ErrorKind::Domain,
+                "no streaming domain is configured".to_owned(),
+            )
+        })?;
     if domain.kind != DomainKind::Streaming {
-        return Err((
+        return Err(Refusal::new(
             ErrorKind::Domain,
             format!(
                 "{} is an ingest domain: play from a streaming domain",
@@ -115,7 +141,7 @@ pub(crate) fn play(
         ));
     }
     if domain.latency == Latency::HalfSecond && protocol != Protocol::Artc {
-        return Err((
+        return Err(Refusal::new(
             ErrorKind::Domain,
             format!(
                 "{} is a half-second domain: it plays over WebRTC (artc://) only; use a sub-second domain for RTMP, FLV or HLS",
@@ -168,15 +194,15 @@ mod tests {
             .is_ok()
         );
         let e = publish(&c, None, "live", "other", &[&q], now).unwrap_err();
-        assert!(e.1.starts_with("invalid md5hash="), "{e:?}");
+        assert!(e.reason.starts_with("invalid md5hash="), "{e:?}");
         let e = publish(&c, None, "live", "demo", &[""], now).unwrap_err();
-        assert!(e.1.starts_with("missing auth_key"), "{e:?}");
+        assert!(e.reason.starts_with("missing auth_key"), "{e:?}");
         let e = publish(&c, None, "live", "demo", &[&q], now + 1441 * 60).unwrap_err();
-        assert!(e.1.starts_with("expired timestamp="), "{e:?}");
+        assert!(e.reason.starts_with("expired timestamp="), "{e:?}");
         let e = publish(&c, Some("play.localhost"), "live", "demo", &[&q], now).unwrap_err();
-        assert!(e.1.contains("streaming domain"), "{e:?}");
+        assert!(e.reason.contains("streaming domain"), "{e:?}");
         let e = publish(&c, None, "live", "de mo", &[&q], now).unwrap_err();
-        assert!(e.1.contains("stream"), "{e:?}");
+        assert!(e.reason.contains("stream"), "{e:?}");
     }
 
     #[test]
@@ -209,10 +235,10 @@ mod tests {
             now,
         )
         .unwrap_err();
-        assert!(e.1.contains("ingest domain"));
+        assert!(e.reason.contains("ingest domain"));
         c.domains[1].latency = Latency::HalfSecond;
         let e = play(&c, None, Protocol::Flv, "live", "demo", &[&q], now).unwrap_err();
-        assert!(e.1.contains("half-second"));
+        assert!(e.reason.contains("half-second"));
         c.disable_signing();
         c.domains[1].latency = Latency::SubSecond;
         assert!(play(&c, None, Protocol::Rtmp, "live", "demo", &[""], now).is_ok());

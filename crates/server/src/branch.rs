@@ -1,5 +1,5 @@
-//! The WebRTC conversion branch of one stream (../shared/DESIGN.md, "The
-//! pipeline" and "Codec conversion").
+//! The WebRTC conversion branch of one stream (docs/ARCHITECTURE.md, "The
+//! pipeline"; docs/conversion.md).
 //!
 //! One branch per stream, shared by all its WebRTC viewers: started by the
 //! first, stopped after the last leaves. It subscribes to the hub like any
@@ -30,6 +30,7 @@ use rts_h264::{AccessUnit, Mode, Output, Settings, Stripper};
 use rts_rtp::Packet;
 use rts_rtp::h264::{self as rtp_h264, Format};
 use rts_rtp::opus as rtp_opus;
+use serde::Serialize;
 
 use crate::hub::{EndReason, Frame, FrameKind, Hub, StreamKey, Viewer};
 
@@ -64,8 +65,21 @@ pub(crate) enum BranchOut {
     Ended(EndReason),
 }
 
-/// What the video does in the branch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a branch sends its viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// What a browser plays: B-frames removed, AAC turned into Opus,
+    /// metered.
+    Converted,
+    /// The video as published, B-frames kept (`?passthrough=1`: a player
+    /// that decodes them itself), and Opus audio only; nothing converted
+    /// or metered.
+    AsPublished,
+}
+
+/// What the video does in the branch (the API shows it in kebab-case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum VideoPath {
     /// H.264 without B-frames (or a passthrough branch): as published.
     Passthrough,
@@ -75,8 +89,9 @@ pub enum VideoPath {
     Unsupported,
 }
 
-/// What the audio does in the branch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the audio does in the branch (the API shows it in kebab-case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum AudioPath {
     /// Opus as published.
     Passthrough,
@@ -86,36 +101,58 @@ pub enum AudioPath {
     Unsupported,
 }
 
-fn video_name(p: VideoPath) -> &'static str {
-    match p {
-        VideoPath::Passthrough => "passthrough",
-        VideoPath::Transcode => "transcode",
-        VideoPath::Unsupported => "unsupported",
-    }
+/// The resolution tier a transcode is metered in (docs/conversion.md): SD
+/// up to 640x480, HD up to 1280x720, FHD up to 1920x1080, 2K up to
+/// 2560x1440, 4K above; portrait sizes count by their long side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Tier {
+    /// Up to 640x480.
+    #[serde(rename = "SD")]
+    Sd,
+    /// Up to 1280x720.
+    #[serde(rename = "HD")]
+    Hd,
+    /// Up to 1920x1080.
+    #[serde(rename = "FHD")]
+    Fhd,
+    /// Up to 2560x1440.
+    #[serde(rename = "2K")]
+    TwoK,
+    /// Above 2560x1440.
+    #[serde(rename = "4K")]
+    FourK,
+    /// The size is not known yet.
+    #[serde(rename = "unknown")]
+    Unknown,
 }
 
-fn audio_name(p: AudioPath) -> &'static str {
-    match p {
-        AudioPath::Passthrough => "passthrough",
-        AudioPath::AacToOpus => "aac-to-opus",
-        AudioPath::Unsupported => "unsupported",
+impl Tier {
+    /// The tier of a `width` x `height` picture.
+    pub fn of(width: u32, height: u32) -> Tier {
+        let (long, short) = (width.max(height), width.min(height));
+        if long <= 640 && short <= 480 {
+            Tier::Sd
+        } else if long <= 1280 && short <= 720 {
+            Tier::Hd
+        } else if long <= 1920 && short <= 1080 {
+            Tier::Fhd
+        } else if long <= 2560 && short <= 1440 {
+            Tier::TwoK
+        } else {
+            Tier::FourK
+        }
     }
-}
 
-/// The resolution tier a transcode is metered in (`SD`, `HD`, `FHD`, `2K`,
-/// `4K`; ../shared/DESIGN.md, "Codec conversion").
-pub fn tier(width: u32, height: u32) -> &'static str {
-    let (long, short) = (width.max(height), width.min(height));
-    if long <= 640 && short <= 480 {
-        "SD"
-    } else if long <= 1280 && short <= 720 {
-        "HD"
-    } else if long <= 1920 && short <= 1080 {
-        "FHD"
-    } else if long <= 2560 && short <= 1440 {
-        "2K"
-    } else {
-        "4K"
+    /// Its name in the API and `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Sd => "SD",
+            Tier::Hd => "HD",
+            Tier::Fhd => "FHD",
+            Tier::TwoK => "2K",
+            Tier::FourK => "4K",
+            Tier::Unknown => "unknown",
+        }
     }
 }
 
@@ -145,10 +182,10 @@ fn rtp_time(ms: i64, rate_khz: i64) -> u32 {
 /// RTP packets out (payload type and SSRC are the peer's to set).
 ///
 /// ```
-/// use rts_server::branch::{Converter, Media};
+/// use rts_server::branch::{Converter, Delivery, Media};
 /// use rts_server::hub::{Frame, FrameKind};
 ///
-/// let mut c = Converter::new(rts_h264::Mode::Auto, None, true).unwrap();
+/// let mut c = Converter::new(rts_h264::Mode::Auto, None, Delivery::Converted).unwrap();
 /// // An FLV video tag body that is not H.264 (Sorenson H.263): not sent.
 /// c.push(&Frame { kind: FrameKind::Video, timestamp: 0, payload: bytes::Bytes::from_static(&[0x22, 0, 0]), keyframe: true, config: false });
 /// assert!(c.pop().is_none());
@@ -170,9 +207,8 @@ pub struct Converter {
     audio_from: Option<i64>,
     /// Audio and video leave in stream-time order (lip sync).
     sync: Interleave,
-    /// False for a passthrough branch: video as published (B-frames kept),
-    /// Opus audio only, nothing converted.
-    convert: bool,
+    /// Converted for browsers, or as published.
+    delivery: Delivery,
 }
 
 impl std::fmt::Debug for Converter {
@@ -187,10 +223,14 @@ impl std::fmt::Debug for Converter {
 
 impl Converter {
     /// A converter removing B-frames in `mode`, the transcoder at `bitrate`
-    /// bit/s (None: derived from the input). With `convert` false it
+    /// bit/s (None: derived from the input). [`Delivery::AsPublished`]
     /// converts nothing: video goes as published (B-frames kept, for a
     /// player that decodes them) and only Opus audio is sent.
-    pub fn new(mode: Mode, bitrate: Option<u32>, convert: bool) -> Result<Self, String> {
+    pub fn new(
+        mode: Mode,
+        bitrate: Option<u32>,
+        delivery: Delivery,
+    ) -> Result<Self, rts_rtp::Error> {
         let mut settings = Settings::new(mode);
         if let Some(b) = bitrate {
             settings = settings.with_bitrate(b);
@@ -198,8 +238,7 @@ impl Converter {
         let video_pk = rtp_h264::Packetizer::new(rtp_h264::Config {
             mtu: MTU,
             ..Default::default()
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
         Ok(Converter {
             stripper: Stripper::new(settings),
             length_size: 4,
@@ -214,7 +253,7 @@ impl Converter {
             errors: 0,
             audio_from: None,
             sync: Interleave::default(),
-            convert,
+            delivery,
         })
     }
 
@@ -251,9 +290,9 @@ impl Converter {
         }
     }
 
-    /// Whether this branch converts (false: passthrough, not metered).
+    /// Whether this branch converts (is metered).
     pub fn converts(&self) -> bool {
-        self.convert
+        self.delivery == Delivery::Converted
     }
 
     /// Whether the video is being transcoded.
@@ -332,7 +371,7 @@ impl Converter {
         }
         self.video.get_or_insert(VideoPath::Passthrough);
         let t = self.clock.unwrap(frame.timestamp);
-        if !self.convert {
+        if self.delivery == Delivery::AsPublished {
             return self.pass_video(&h, body, t);
         }
         let res = match h.packet_type {
@@ -435,7 +474,9 @@ impl Converter {
                         .push(Track::Audio, t, Media::Audio(p), &mut self.out);
                 }
             }
-            AudioCodec::Aac if h.multitrack.is_none() && self.convert => self.push_aac(&h, body, t),
+            AudioCodec::Aac if h.multitrack.is_none() && self.converts() => {
+                self.push_aac(&h, body, t)
+            }
             other => {
                 if self.audio != Some(AudioPath::Unsupported) {
                     tracing::warn!(
@@ -689,12 +730,11 @@ fn meter(hub: &Hub, key: &StreamKey, conv: &Converter, secs: f64) {
     let audio = conv.audio_path();
     let dims = conv.dims();
     hub.update_webrtc(key, |c, _| {
-        c.video = video.map(|v| video_name(v).to_owned());
-        c.audio = audio.map(|a| audio_name(a).to_owned());
+        c.video = video;
+        c.audio = audio;
         if video == Some(VideoPath::Transcode) {
-            let t = dims.map_or("unknown", |(w, h)| tier(w, h));
-            let e = c.video_transcode_seconds.entry(t.to_owned()).or_default();
-            *e += secs;
+            let t = dims.map_or(Tier::Unknown, |(w, h)| Tier::of(w, h));
+            *c.video_transcode_seconds.entry(t).or_default() += secs;
         }
         if audio == Some(AudioPath::AacToOpus) {
             c.audio_transcode_seconds += secs;
@@ -708,14 +748,25 @@ mod tests {
 
     #[test]
     fn tiers_follow_the_fee_table() {
-        assert_eq!(tier(640, 360), "SD");
-        assert_eq!(tier(640, 480), "SD");
-        assert_eq!(tier(360, 640), "SD");
-        assert_eq!(tier(1280, 720), "HD");
-        assert_eq!(tier(960, 540), "HD");
-        assert_eq!(tier(1920, 1080), "FHD");
-        assert_eq!(tier(2560, 1440), "2K");
-        assert_eq!(tier(3840, 2160), "4K");
+        let t = |w, h| Tier::of(w, h).as_str();
+        assert_eq!(t(640, 360), "SD");
+        assert_eq!(t(640, 480), "SD");
+        assert_eq!(t(360, 640), "SD");
+        assert_eq!(t(1280, 720), "HD");
+        assert_eq!(t(960, 540), "HD");
+        assert_eq!(t(1920, 1080), "FHD");
+        assert_eq!(t(2560, 1440), "2K");
+        assert_eq!(t(3840, 2160), "4K");
+        let json = serde_json::to_string(&[Tier::Sd, Tier::TwoK, Tier::FourK]).unwrap();
+        assert_eq!(json, r#"["SD","2K","4K"]"#);
+        assert_eq!(
+            serde_json::to_string(&[VideoPath::Transcode]).unwrap(),
+            r#"["transcode"]"#
+        );
+        assert_eq!(
+            serde_json::to_string(&[AudioPath::AacToOpus]).unwrap(),
+            r#"["aac-to-opus"]"#
+        );
     }
 
     fn audio(t: u32) -> Media {

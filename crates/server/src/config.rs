@@ -22,6 +22,12 @@ pub enum ConfigError {
     /// The TOML does not parse or a value has the wrong type.
     #[error("config: {0}")]
     Syntax(String),
+    /// The operating system's random number generator failed, so no key or
+    /// token could be made (the server does not start on guessable ones).
+    #[error(
+        "config: the operating system's random number generator failed ({0}); no signing key or API token can be made"
+    )]
+    Randomness(getrandom::Error),
     /// A field has a value the server cannot use.
     #[error("config: {field}: {problem}")]
     Invalid {
@@ -104,9 +110,8 @@ pub struct WebRtc {
     /// `0.0.0.0`, else the IP of the request's `Host` when it is an IP
     /// literal, plus 127.0.0.1.
     pub candidates: Vec<std::net::IpAddr>,
-    /// B-frame removal for WebRTC viewers: `auto` (passthrough until a
-    /// B-frame is seen, then transcode), `transcode` or `drop`.
-    pub bframes: String,
+    /// B-frame removal for WebRTC viewers.
+    pub bframes: BFrames,
     /// Encoder bitrate of the B-frame transcoder in kbit/s; 0 derives it
     /// from the input.
     pub transcode_kbps: u32,
@@ -118,9 +123,33 @@ impl Default for WebRtc {
     fn default() -> Self {
         Self {
             candidates: Vec::new(),
-            bframes: "auto".into(),
+            bframes: BFrames::Auto,
             transcode_kbps: 0,
             max_sessions: 2000,
+        }
+    }
+}
+
+/// How B-frames are removed for WebRTC viewers (`[webrtc] bframes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BFrames {
+    /// Passthrough until a B-frame is seen, then transcode.
+    #[default]
+    Auto,
+    /// Always decode and re-encode without B-frames.
+    Transcode,
+    /// Drop non-referenced B-frames (lossless, half the frame rate);
+    /// streams whose B-frames are referenced are refused.
+    Drop,
+}
+
+impl From<BFrames> for rts_h264::Mode {
+    fn from(b: BFrames) -> Self {
+        match b {
+            BFrames::Auto => rts_h264::Mode::Auto,
+            BFrames::Transcode => rts_h264::Mode::Transcode,
+            BFrames::Drop => rts_h264::Mode::Drop,
         }
     }
 }
@@ -291,22 +320,15 @@ impl Default for Config {
     }
 }
 
-/// A random 32-hex-digit secret.
-pub fn random_secret() -> String {
+/// A random 32-hex-digit secret from the operating system's RNG. A failing
+/// RNG is an error, never a guessable key.
+pub fn random_secret() -> Result<String, ConfigError> {
     let mut b = [0u8; 16];
-    // A failing OS RNG leaves zeros; mix in the time so keys still differ.
-    if getrandom::fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-            .to_le_bytes();
-        b = t;
-    }
-    b.iter().fold(String::with_capacity(32), |mut s, x| {
+    getrandom::fill(&mut b).map_err(ConfigError::Randomness)?;
+    Ok(b.iter().fold(String::with_capacity(32), |mut s, x| {
         let _ = write!(s, "{x:02x}");
         s
-    })
+    }))
 }
 
 impl Config {
@@ -329,15 +351,6 @@ impl Config {
     /// Checks the configuration and fills what is left to the server:
     /// random keys and API token.
     pub fn finish(&mut self) -> Result<(), ConfigError> {
-        if !matches!(self.webrtc.bframes.as_str(), "auto" | "transcode" | "drop") {
-            return Err(invalid(
-                "webrtc.bframes",
-                format!(
-                    "{:?} is not a mode: use auto, transcode or drop",
-                    self.webrtc.bframes
-                ),
-            ));
-        }
         if self.domains.len() > MAX_DOMAINS {
             return Err(invalid(
                 "domain",
@@ -474,11 +487,11 @@ impl Config {
         }
         for d in &mut self.domains {
             if d.primary_key.is_none() {
-                d.primary_key = Some(random_secret());
+                d.primary_key = Some(random_secret()?);
             }
         }
         if self.api.token.is_none() {
-            self.api.token = Some(random_secret());
+            self.api.token = Some(random_secret()?);
         }
         Ok(())
     }
@@ -634,7 +647,7 @@ mod tests {
 
     #[test]
     fn random_keys_differ() {
-        assert_ne!(random_secret(), random_secret());
+        assert_ne!(random_secret().unwrap(), random_secret().unwrap());
     }
 
     fn err(text: &str) -> String {
@@ -659,6 +672,18 @@ mod tests {
             err("[listen]\nrtmp='nope'\n")
         );
         assert!(err("[limits]\nbogus=1\n").contains("bogus"));
+        let e = err("[webrtc]\nbframes='sometimes'\n");
+        assert!(
+            e.contains("bframes") && e.contains("`auto`, `transcode`"),
+            "{e}"
+        );
+        assert_eq!(
+            Config::parse("[webrtc]\nbframes='drop'\n")
+                .unwrap()
+                .webrtc
+                .bframes,
+            BFrames::Drop
+        );
         assert_eq!(
             err("[limits]\nviewer_queue_frames=2\n"),
             "config: limits.viewer_queue_frames: must be at least 16"

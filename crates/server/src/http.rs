@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use bytes::{BufMut, Bytes, BytesMut};
 use rts_auth::urls::Protocol as UrlProtocol;
+use rts_flv::{Tag, TagType};
 
 use crate::config::{DomainKind, query_param};
 use crate::hub::{EndReason, Frame, FrameKind, Protocol, StreamKey, Viewer};
@@ -73,7 +74,7 @@ async fn flv(
     );
     let play = match checked {
         Ok(p) => p,
-        Err((kind, why)) => {
+        Err(access::Refusal { kind, reason: why }) => {
             metrics.error(kind);
             tracing::info!(app, stream, "flv refused: {why}");
             return text(StatusCode::FORBIDDEN, why);
@@ -138,32 +139,24 @@ struct FlvBody {
 }
 
 impl FlvBody {
-    /// Queues a tag as header, body (the shared `Bytes`, not copied) and
-    /// PreviousTagSize.
+    /// Queues a tag as its header (rts-flv), the body (the shared `Bytes`,
+    /// not copied) and PreviousTagSize.
     fn push(&mut self, f: Frame) {
-        let len = f.payload.len();
-        let Ok(len24) = u32::try_from(len) else {
-            return;
+        let tag_type = match f.kind {
+            FrameKind::Audio => TagType::Audio,
+            FrameKind::Video => TagType::Video,
+            FrameKind::Metadata => TagType::Script,
         };
-        if len24 > 0x00ff_ffff {
+        let tag = Tag::new(tag_type, f.timestamp, f.payload);
+        let mut head = BytesMut::with_capacity(11);
+        if tag.encode_header(&mut head).is_err() {
+            // Over 16 MiB: the hub's message limit keeps this from happening.
             return;
         }
-        let tag_type = match f.kind {
-            FrameKind::Audio => 8u8,
-            FrameKind::Video => 9,
-            FrameKind::Metadata => 18,
-        };
-        let mut h = BytesMut::with_capacity(11);
-        h.put_u8(tag_type);
-        h.put_uint(u64::from(len24), 3);
-        h.put_uint(u64::from(f.timestamp & 0x00ff_ffff), 3);
-        h.put_u8((f.timestamp >> 24) as u8);
-        h.put_uint(0, 3);
-        self.pending.push_back(h.freeze());
-        self.pending.push_back(f.payload);
-        let total = len24.saturating_add(11);
-        self.pending
-            .push_back(Bytes::copy_from_slice(&total.to_be_bytes()));
+        self.pending.push_back(head.freeze());
+        let size = Bytes::copy_from_slice(&tag.previous_tag_size().to_be_bytes());
+        self.pending.push_back(tag.data);
+        self.pending.push_back(size);
     }
 }
 

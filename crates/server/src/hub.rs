@@ -25,6 +25,7 @@ use bytes::Bytes;
 use rts_flv::{AudioCodec, AudioTagHeader, ScriptData, VideoCodec, VideoTagHeader};
 use serde::Serialize;
 
+use crate::branch::{AudioPath, Tier, VideoPath};
 use crate::config::Limits;
 use crate::metrics::{ErrorKind, Metrics};
 
@@ -177,8 +178,8 @@ pub struct StreamInfo {
     pub conversion: Conversion,
 }
 
-/// The WebRTC conversion branch of a stream (../shared/DESIGN.md, "Codec
-/// conversion"), as the API shows it: what it does and how many seconds of
+/// The WebRTC conversion branch of a stream (docs/conversion.md), as the
+/// API shows it: what it does and how many seconds of
 /// conversion it has metered since the stream was first published.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Conversion {
@@ -188,12 +189,12 @@ pub struct Conversion {
     pub starts: u64,
     /// Video: `passthrough` (no B-frames), `transcode` (B-frames removed by
     /// decoding and re-encoding) or `unsupported` (not H.264).
-    pub video: Option<String>,
+    pub video: Option<VideoPath>,
     /// Audio: `passthrough` (Opus) or `aac-to-opus`.
-    pub audio: Option<String>,
+    pub audio: Option<AudioPath>,
     /// Seconds of video transcoding, by source resolution tier (`SD` up to
     /// 640x480, `HD` 1280x720, `FHD` 1920x1080, `2K` 2560x1440, `4K` above).
-    pub video_transcode_seconds: std::collections::BTreeMap<String, f64>,
+    pub video_transcode_seconds: std::collections::BTreeMap<Tier, f64>,
     /// Seconds of audio transcoding (AAC to Opus).
     pub audio_transcode_seconds: f64,
 }
@@ -535,8 +536,17 @@ impl Publisher {
         &self.stream.key
     }
 
-    /// Pushes an `onMetaData` script body.
-    pub fn metadata(&mut self, now: Instant, payload: Bytes) {
+    /// Pushes an FLV tag body of `kind`: an audio or video tag body at
+    /// `timestamp` (ms), or an `onMetaData` script body (its timestamp is
+    /// not used).
+    pub fn push(&mut self, now: Instant, kind: FrameKind, timestamp: u32, payload: Bytes) {
+        match kind {
+            FrameKind::Metadata => self.push_metadata(now, payload),
+            FrameKind::Audio | FrameKind::Video => self.push_media(now, kind, timestamp, payload),
+        }
+    }
+
+    fn push_metadata(&mut self, now: Instant, payload: Bytes) {
         let mut s = lock(&self.stream.state);
         if let Ok(script) = ScriptData::parse(&payload) {
             let num = |k: &str| script.number(k).filter(|v| v.is_finite() && *v > 0.0);
@@ -549,8 +559,8 @@ impl Publisher {
         self.fan_out(&mut s, frame, now);
     }
 
-    /// Pushes an audio or video tag body.
-    pub fn media(&mut self, now: Instant, video: bool, timestamp: u32, payload: Bytes) {
+    fn push_media(&mut self, now: Instant, kind: FrameKind, timestamp: u32, payload: Bytes) {
+        let video = kind == FrameKind::Video;
         let mut s = lock(&self.stream.state);
         s.media.bytes_in = s.media.bytes_in.saturating_add(payload.len() as u64);
         let (kind, keyframe, config) = if video {
@@ -842,8 +852,8 @@ mod tests {
 
     fn start(h: &Hub, t: Instant) -> Publisher {
         let mut p = h.publish(key(), t).unwrap();
-        p.media(t, true, 0, Bytes::from_static(AVC_SEQ));
-        p.media(t, false, 0, Bytes::from_static(AAC_SEQ));
+        p.push(t, FrameKind::Video, 0, Bytes::from_static(AVC_SEQ));
+        p.push(t, FrameKind::Audio, 0, Bytes::from_static(AAC_SEQ));
         p
     }
 
@@ -864,7 +874,7 @@ mod tests {
             PublishError::AlreadyPublishing.to_string(),
             "stream already publishing"
         );
-        p.media(t, true, 0, key_frame(1));
+        p.push(t, FrameKind::Video, 0, key_frame(1));
         let v = h.play(&key(), Protocol::Flv, t).unwrap();
         assert_eq!(all(&v).len(), 3);
         // Another stream name is free.
@@ -890,12 +900,12 @@ mod tests {
             ("framerate", rts_flv::amf0::Value::from(30.0)),
         ]))
         .encode(&mut meta);
-        p.metadata(t, meta.freeze());
-        p.media(t, true, 0, key_frame(1));
-        p.media(t, true, 33, inter(2));
-        p.media(t, true, 66, key_frame(3));
-        p.media(t, false, 70, audio(4));
-        p.media(t, true, 100, inter(5));
+        p.push(t, FrameKind::Metadata, 0, meta.freeze());
+        p.push(t, FrameKind::Video, 0, key_frame(1));
+        p.push(t, FrameKind::Video, 33, inter(2));
+        p.push(t, FrameKind::Video, 66, key_frame(3));
+        p.push(t, FrameKind::Audio, 70, audio(4));
+        p.push(t, FrameKind::Video, 100, inter(5));
         let v = h.play(&key(), Protocol::Flv, t).unwrap();
         let got = all(&v);
         let kinds: Vec<_> = got
@@ -915,7 +925,7 @@ mod tests {
         );
         // Live frames reach the viewer as the same allocation.
         let frame = inter(6);
-        p.media(t, true, 133, frame.clone());
+        p.push(t, FrameKind::Video, 133, frame.clone());
         let live = all(&v);
         assert_eq!(live[0].payload.as_ptr(), frame.as_ptr());
         let info = h.stream(&key(), t + Duration::from_secs(1)).unwrap();
@@ -949,7 +959,12 @@ mod tests {
         let mut ts = 0u32;
         let mut push = |p: &mut Publisher, at: Instant, key: bool| {
             ts += 33;
-            p.media(at, true, ts, if key { key_frame(0) } else { inter(0) });
+            p.push(
+                at,
+                FrameKind::Video,
+                ts,
+                if key { key_frame(0) } else { inter(0) },
+            );
         };
         // 30 frames: slow's queue (16) fills; it drops the rest.
         push(&mut p, t, true);
@@ -985,8 +1000,8 @@ mod tests {
         let h = hub(limits());
         let t = Instant::now();
         let mut p = start(&h, t);
-        p.media(t, true, 1000, key_frame(1));
-        p.media(t, true, 1033, inter(2));
+        p.push(t, FrameKind::Video, 1000, key_frame(1));
+        p.push(t, FrameKind::Video, 1033, inter(2));
         let v = h.play(&key(), Protocol::Rtmp, t).unwrap();
         let _ = all(&v);
         p.leave(t);
@@ -996,9 +1011,9 @@ mod tests {
             "still waiting within the grace"
         );
         let mut p2 = h.publish(key(), t + Duration::from_millis(1999)).unwrap();
-        p2.media(t, true, 0, Bytes::from_static(AVC_SEQ));
-        p2.media(t, true, 0, key_frame(3));
-        p2.media(t, true, 33, inter(4));
+        p2.push(t, FrameKind::Video, 0, Bytes::from_static(AVC_SEQ));
+        p2.push(t, FrameKind::Video, 0, key_frame(3));
+        p2.push(t, FrameKind::Video, 33, inter(4));
         let got: Vec<_> = all(&v).iter().map(|f| f.timestamp).collect();
         assert_eq!(got, [1073, 1073, 1106]);
         // A new viewer gets only the new session's config and GOP.
@@ -1051,17 +1066,17 @@ mod tests {
         let h = hub(limits());
         let t = Instant::now();
         let mut p = h.publish(key(), t).unwrap();
-        p.media(t, false, 0, Bytes::from_static(AAC_SEQ));
+        p.push(t, FrameKind::Audio, 0, Bytes::from_static(AAC_SEQ));
         for i in 0..10 {
-            p.media(t, false, i * 23, audio(i as u8));
+            p.push(t, FrameKind::Audio, i * 23, audio(i as u8));
         }
         let v = h.play(&key(), Protocol::Flv, t).unwrap();
         assert_eq!(all(&v).len(), 2);
         // A GOP longer than max_gop_frames is not kept (but still relayed).
-        p.media(t, true, 0, Bytes::from_static(AVC_SEQ));
-        p.media(t, true, 300, key_frame(0));
+        p.push(t, FrameKind::Video, 0, Bytes::from_static(AVC_SEQ));
+        p.push(t, FrameKind::Video, 300, key_frame(0));
         for i in 0..100 {
-            p.media(t, true, 300 + i, inter(0));
+            p.push(t, FrameKind::Video, 300 + i, inter(0));
             let _ = all(&v);
         }
         let v2 = h.play(&key(), Protocol::Flv, t).unwrap();
@@ -1074,8 +1089,8 @@ mod tests {
         let t = Instant::now();
         let mut p = h.publish(key(), t).unwrap();
         let v = h.play(&key(), Protocol::Flv, t).unwrap();
-        p.media(t, true, 0, Bytes::new());
-        p.media(t, false, 0, Bytes::new());
+        p.push(t, FrameKind::Video, 0, Bytes::new());
+        p.push(t, FrameKind::Audio, 0, Bytes::new());
         assert_eq!(h.metrics().errors(ErrorKind::Media), 2);
         assert_eq!(all(&v).len(), 0, "no keyframe yet: nothing starts a viewer");
     }
@@ -1089,7 +1104,7 @@ mod tests {
         let _ = all(&v);
         let task = tokio::spawn(async move { v.recv(8).await });
         tokio::task::yield_now().await;
-        p.media(t, true, 0, key_frame(1));
+        p.push(t, FrameKind::Video, 0, key_frame(1));
         let got = tokio::time::timeout(Duration::from_secs(5), task)
             .await
             .unwrap()

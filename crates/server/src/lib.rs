@@ -97,6 +97,10 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The operating system's random number generator does not work: the
+    /// server would have no unguessable keys, session ids or SSRCs.
+    #[error("the operating system's random number generator failed: {0}")]
+    Randomness(getrandom::Error),
     /// Another I/O failure.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -132,6 +136,8 @@ impl Server {
     /// Binds the RTMP and HTTP listeners. `config` should have been through
     /// [`Config::finish`] (keys and token filled); it is checked again.
     pub async fn bind(mut config: Config) -> Result<Server, Error> {
+        // Every session id, SSRC and handshake needs it: fail here, loudly.
+        getrandom::fill(&mut [0u8; 16]).map_err(Error::Randomness)?;
         config.finish()?;
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let bind = |what, addr| async move {

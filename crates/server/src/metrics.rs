@@ -110,7 +110,8 @@ impl Metrics {
             for (tier, secs) in &c.video_transcode_seconds {
                 let _ = writeln!(
                     o,
-                    "rts_conversion_seconds_total{{stream=\"{stream}\",kind=\"video\",tier=\"{tier}\"}} {secs:.3}"
+                    "rts_conversion_seconds_total{{stream=\"{stream}\",kind=\"video\",tier=\"{}\"}} {secs:.3}",
+                    tier.as_str()
                 );
             }
             if c.audio_transcode_seconds > 0.0 {

@@ -36,7 +36,7 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, watch};
 
-use crate::branch::{self, Branch, BranchOut, Converter, Media};
+use crate::branch::{self, Branch, BranchOut, Converter, Delivery, Media};
 use crate::config::Config;
 use crate::hub::{Hub, Protocol, StreamKey};
 use crate::metrics::ErrorKind;
@@ -53,12 +53,12 @@ const RECV_BATCH: usize = 256;
 /// A peer that sends nothing for this long is gone.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Which branch: a stream, converted for browsers or passed through as
-/// published (`?passthrough=1`: a player that decodes B-frames itself).
+/// Which branch: a stream, converted for browsers or as published
+/// (`?passthrough=1`: a player that decodes B-frames itself).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct FanKey {
     stream: StreamKey,
-    passthrough: bool,
+    delivery: Delivery,
 }
 
 struct Session {
@@ -117,10 +117,19 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn random_u32() -> u32 {
-    let mut b = [0u8; 4];
-    let _ = getrandom::fill(&mut b);
-    u32::from_be_bytes(b)
+/// A random non-zero SSRC (RFC 3550 8.1) from the OS RNG; an RNG failure
+/// is an error, never a predictable SSRC.
+fn random_ssrc() -> Result<u32, CreateError> {
+    loop {
+        let mut b = [0u8; 4];
+        getrandom::fill(&mut b).map_err(|e| {
+            CreateError::Unavailable(format!("no randomness for an SSRC ({e}); try again"))
+        })?;
+        let ssrc = u32::from_be_bytes(b);
+        if ssrc != 0 {
+            return Ok(ssrc);
+        }
+    }
 }
 
 impl Rtc {
@@ -195,7 +204,7 @@ impl Rtc {
                 local: self.addr,
                 wake: &self.wake,
                 ingest: None,
-                passthrough: false,
+                delivery: Delivery::Converted,
             };
             whip.handle(http::Request::from_parts(parts, body), &mut backend, random)
         };
@@ -402,7 +411,7 @@ fn update_counts(hub: &Hub, streams: &HashMap<FanKey, Fan>, stream: &StreamKey) 
     for (k, fan) in streams {
         if k.stream == *stream {
             viewers = viewers.saturating_add(fan.viewers.len() as u64);
-            running = running || !k.passthrough;
+            running = running || k.delivery == Delivery::Converted;
         }
     }
     hub.update_webrtc(stream, |c, v| {
@@ -498,8 +507,8 @@ struct Whep<'a> {
     wake: &'a Arc<Notify>,
     /// The ingest domain `authorize` resolved.
     ingest: Option<String>,
-    /// `?passthrough=1`: no B-frame removal for this viewer.
-    passthrough: bool,
+    /// `?passthrough=1`: the video as published for this viewer.
+    delivery: Delivery,
 }
 
 impl Whep<'_> {
@@ -545,7 +554,7 @@ impl Whep<'_> {
             .play(key, Protocol::Conversion, Instant::now())
             .map_err(|_| CreateError::NotFound(format!("{}/{}", key.app, key.stream)))?;
         let w = &self.shared.config.webrtc;
-        let mut mode = w.bframes.parse().unwrap_or(Mode::Auto);
+        let mut mode = Mode::from(w.bframes);
         if mode == Mode::Auto
             && hub
                 .stream(key, Instant::now())
@@ -556,8 +565,8 @@ impl Whep<'_> {
             mode = Mode::Transcode;
         }
         let bitrate = (w.transcode_kbps > 0).then(|| w.transcode_kbps.saturating_mul(1000));
-        let converter =
-            Converter::new(mode, bitrate, !fan.passthrough).map_err(CreateError::Unavailable)?;
+        let converter = Converter::new(mode, bitrate, fan.delivery)
+            .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))?;
         let branch = branch::spawn(
             key.clone(),
             viewer,
@@ -566,7 +575,7 @@ impl Whep<'_> {
             self.wake.clone(),
         )
         .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))?;
-        if !fan.passthrough {
+        if fan.delivery == Delivery::Converted {
             hub.update_webrtc(key, |c, _| {
                 c.running = true;
                 c.starts = c.starts.saturating_add(1);
@@ -615,11 +624,16 @@ impl Backend for Whep<'_> {
         ) {
             Ok(play) => {
                 self.ingest = Some(play.ingest);
-                self.passthrough = crate::config::query_param(query, "passthrough")
+                let passthrough = crate::config::query_param(query, "passthrough")
                     .is_some_and(|v| v == "1" || v == "true");
+                self.delivery = if passthrough {
+                    Delivery::AsPublished
+                } else {
+                    Delivery::Converted
+                };
                 Ok(())
             }
-            Err((kind, why)) => {
+            Err(access::Refusal { kind, reason: why }) => {
                 metrics.error(kind);
                 tracing::info!(
                     app = target.app,
@@ -664,8 +678,8 @@ impl Backend for Whep<'_> {
             // at each ICE restart (it cannot be handed new ones later).
             ice_ufrag: String::new(),
             ice_pwd: String::new(),
-            video_ssrc: random_u32(),
-            audio_ssrc: random_u32(),
+            video_ssrc: random_ssrc()?,
+            audio_ssrc: random_ssrc()?,
             idle_timeout: IDLE_TIMEOUT,
             stats_interval: Duration::from_secs(1),
         };
@@ -673,7 +687,7 @@ impl Backend for Whep<'_> {
             .map_err(|e| CreateError::BadSdp(e.to_string()))?;
         let key = FanKey {
             stream,
-            passthrough: self.passthrough,
+            delivery: self.delivery,
         };
         self.start_branch(&key)?;
         self.router.insert(peer.ice_ufrag(), id);
@@ -692,7 +706,7 @@ impl Backend for Whep<'_> {
         update_counts(hub, self.streams, &key.stream);
         tracing::info!(
             stream = %key.stream,
-            passthrough = key.passthrough,
+            delivery = ?key.delivery,
             "webrtc viewer {id} offered"
         );
         Ok(answer)

@@ -48,7 +48,10 @@ pub(crate) async fn serve(
 ) {
     let _ = socket.set_nodelay(true);
     let mut random = [0u8; rts_rtmp::handshake::RANDOM_LEN];
-    let _ = getrandom::fill(&mut random);
+    if let Err(e) = getrandom::fill(&mut random) {
+        tracing::error!(%peer, "rtmp: no randomness for the handshake ({e}); connection closed");
+        return;
+    }
     let limits = shared.config.limits;
     let cfg = session::Config {
         limits: rts_rtmp::Limits {
@@ -241,7 +244,7 @@ impl Conn {
                 );
                 let domain = match checked {
                     Ok(d) => d,
-                    Err((kind, why)) => {
+                    Err(access::Refusal { kind, reason: why }) => {
                         metrics.error(kind);
                         tracing::info!(peer = %self.peer, app, stream, "publish refused: {why}");
                         let c = if kind == ErrorKind::Auth {
@@ -296,7 +299,7 @@ impl Conn {
                 );
                 let play = match checked {
                     Ok(p) => p,
-                    Err((kind, why)) => {
+                    Err(access::Refusal { kind, reason: why }) => {
                         metrics.error(kind);
                         tracing::info!(peer = %self.peer, app, stream, "play refused: {why}");
                         let _ = self.session.reject_play(stream_id, &why);
@@ -327,7 +330,11 @@ impl Conn {
                 if let Some((sid, p)) = &mut self.publisher
                     && *sid == stream_id
                 {
-                    p.media(now, kind == MediaKind::Video, timestamp, payload);
+                    let kind = match kind {
+                        MediaKind::Video => FrameKind::Video,
+                        MediaKind::Audio => FrameKind::Audio,
+                    };
+                    p.push(now, kind, timestamp, payload);
                 }
             }
             ServerEvent::Metadata {
@@ -336,7 +343,7 @@ impl Conn {
                 if let Some((sid, p)) = &mut self.publisher
                     && *sid == stream_id
                 {
-                    p.metadata(now, payload);
+                    p.push(now, FrameKind::Metadata, 0, payload);
                 }
             }
             ServerEvent::Unpublished { stream_id, .. }

@@ -1,7 +1,7 @@
 //! Test harness shared by the rts crates (dev-dependency only, not published).
 //!
 //! Tests that need a program we did not write (ffmpeg, ffprobe, GStreamer,
-//! Chromium, md5sum, python3) or a file from `../shared/fixtures` ask for it
+//! Chromium, md5sum, python3) or a fixture file (docs/testing.md) ask for it
 //! here. When it is missing the test prints why and is skipped, unless
 //! `RTS_REQUIRE_INTEROP=1` is set (as CI does), in which case it fails:
 //!
@@ -110,31 +110,63 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The shared fixtures folder: `$RTS_FIXTURES`, or `../shared/fixtures`
-/// beside the workspace root.
+/// The fixtures folder (docs/testing.md): `$RTS_FIXTURES`, else a
+/// `shared/fixtures` folder beside the checkout when there is one, else
+/// `target/rts-fixtures`, where [`fixture`] makes the media files with
+/// ffmpeg (`tests/fixtures/make-media.sh`) the first time one is asked for.
 pub fn fixtures_dir() -> PathBuf {
-    match std::env::var_os("RTS_FIXTURES") {
-        Some(dir) => PathBuf::from(dir),
-        None => workspace_root().join("../shared/fixtures"),
+    if let Some(dir) = std::env::var_os("RTS_FIXTURES") {
+        return PathBuf::from(dir);
     }
+    let shared = workspace_root().join("../shared/fixtures");
+    if shared.is_dir() {
+        return shared;
+    }
+    workspace_root().join("target/rts-fixtures")
+}
+
+/// Makes `dir/media` with tests/fixtures/make-media.sh when ffmpeg is
+/// installed. Several test processes may race: each makes its own copy and
+/// renames it into place; the first rename wins and the rest are dropped.
+fn make_media(dir: &Path) {
+    if dir.join("media").is_dir() || find_on_path("ffmpeg").is_none() {
+        return;
+    }
+    let tmp = dir.join(format!("make-{}", std::process::id()));
+    let script = workspace_root().join("tests/fixtures/make-media.sh");
+    eprintln!("making the media fixtures in {} with ffmpeg", dir.display());
+    let made = Command::new("bash")
+        .arg(&script)
+        .arg(&tmp)
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        let _ = std::fs::rename(tmp.join("media"), dir.join("media"));
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// A file under the fixtures folder (for example
 /// `media/baseline_aaclc44k.flv`), or a skip naming the missing path.
 #[track_caller]
 pub fn fixture(relative: &str) -> Option<PathBuf> {
-    let path = fixtures_dir().join(relative);
+    let dir = fixtures_dir();
+    let path = dir.join(relative);
+    if !path.is_file() && relative.starts_with("media/") {
+        make_media(&dir);
+    }
     if path.is_file() {
         Some(path)
     } else {
         skip(&format!(
-            "fixture {} is missing (set RTS_FIXTURES to the shared fixtures folder)",
+            "fixture {} is missing (docs/testing.md: set RTS_FIXTURES, or install ffmpeg to make the media files)",
             path.display()
         ))
     }
 }
 
-/// The four FLV files of `../shared/fixtures/media`, or a skip.
+/// The four media fixtures (FLV files), or a skip.
 #[track_caller]
 pub fn media_fixtures() -> Option<Vec<PathBuf>> {
     [
@@ -337,4 +369,50 @@ pub fn example_bin(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+// ---- Chromium drivers (tests/browser: playwright-core + Debian's Chromium) ----
+
+/// `node` and the tests/browser folder, or a skip.
+pub fn browser() -> Option<(PathBuf, PathBuf)> {
+    tool("chromium")?;
+    let node = tool("node")?;
+    let dir = workspace_root().join("tests/browser");
+    if !dir.join("node_modules/playwright-core").is_dir() {
+        return skip(
+            "tests/browser/node_modules is missing: run `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci` in tests/browser",
+        );
+    }
+    Some((node, dir))
+}
+
+/// Runs `node tests/browser/<script> args..` and parses its JSON output.
+pub fn node_json(
+    node: &Path,
+    dir: &Path,
+    script: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> serde_json::Value {
+    let out = run(
+        Command::new(node)
+            .arg(dir.join(script))
+            .args(args)
+            .current_dir(dir),
+        script,
+        timeout,
+    )
+    .expect("driver ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            panic!(
+                "{script} printed no JSON; stderr: {}",
+                tail(&out.stderr, 3000)
+            )
+        });
+    serde_json::from_str(line).expect("driver JSON")
 }

@@ -135,7 +135,7 @@ pub mod sdp;
 pub mod udp;
 
 pub use demux::Router;
-pub use error::Error;
+pub use error::{Error, StackError};
 pub use fanout::ViewerQueue;
 pub use peer::{
     Certificate, Config, Event, IceCredentials, KeyframeRequest, Peer, Role, RtpPacket, Stats,

@@ -643,7 +643,7 @@ impl Peer {
 
         let offer_desc = RTCSessionDescription::offer(offer.to_owned()).map_err(Error::stack)?;
         pc.set_remote_description(now, offer_desc)
-            .map_err(|e| Error::MalformedOffer(e.to_string()))?;
+            .map_err(Error::offer)?;
         add_local_candidates(&mut pc, config)?;
         let answer = pc.create_answer(None).map_err(Error::stack)?;
         pc.set_local_description(now, answer)
@@ -830,11 +830,10 @@ impl Peer {
                 "answer larger than the SDP limit".into(),
             ));
         }
-        let desc = RTCSessionDescription::answer(answer.to_owned())
-            .map_err(|e| Error::MalformedAnswer(e.to_string()))?;
+        let desc = RTCSessionDescription::answer(answer.to_owned()).map_err(Error::answer)?;
         self.pc
             .set_remote_description(now, desc)
-            .map_err(|e| Error::MalformedAnswer(e.to_string()))?;
+            .map_err(Error::answer)?;
         self.awaiting_answer = false;
         let payload_types = sdp::payload_types(answer);
         if !payload_types
@@ -900,7 +899,7 @@ impl Peer {
         let desc = RTCSessionDescription::offer(offer).map_err(Error::stack)?;
         self.pc
             .set_remote_description(now, desc)
-            .map_err(|e| Error::MalformedOffer(e.to_string()))?;
+            .map_err(Error::offer)?;
         let answer = self.pc.create_answer(None).map_err(Error::stack)?;
         self.pc
             .set_local_description(now, answer)
@@ -962,7 +961,7 @@ impl Peer {
         let desc = RTCSessionDescription::answer(answer).map_err(Error::stack)?;
         self.pc
             .set_remote_description(now, desc)
-            .map_err(|e| Error::MalformedAnswer(e.to_string()))?;
+            .map_err(Error::answer)?;
         self.pump();
         Ok(())
     }

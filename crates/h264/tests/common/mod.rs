@@ -283,6 +283,7 @@ pub fn avc_body(keyframe: bool, packet_type: u8, data: &[u8]) -> Bytes {
     Bytes::from(b)
 }
 
+#[cfg(feature = "transcode")]
 /// Runs a stripper over an FLV file and writes the result (audio and
 /// script tags copied). Returns the stripper for its counters.
 pub fn strip_file(

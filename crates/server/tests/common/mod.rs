@@ -5,8 +5,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rts::server::Server;
-use rts::server::config::Config;
+use rts_server::Server;
+use rts_server::config::Config;
 
 pub(crate) const KEY: &str = "primary-test-key";
 pub(crate) const KEY2: &str = "secondary-test-key";
@@ -15,10 +15,10 @@ pub(crate) struct TestServer {
     pub(crate) rt: Option<tokio::runtime::Runtime>,
     pub(crate) rtmp: SocketAddr,
     pub(crate) http: SocketAddr,
-    pub(crate) hub: rts::server::Hub,
+    pub(crate) hub: rts_server::Hub,
     pub(crate) token: String,
     pub(crate) stop: Option<tokio::sync::oneshot::Sender<()>>,
-    pub(crate) done: Option<tokio::task::JoinHandle<Result<(), rts::server::Error>>>,
+    pub(crate) done: Option<tokio::task::JoinHandle<Result<(), rts_server::Error>>>,
 }
 
 pub(crate) fn server(edit: impl FnOnce(&mut Config)) -> TestServer {
@@ -81,7 +81,7 @@ pub(crate) fn now() -> u64 {
 }
 
 pub(crate) fn sign(uri: &str, ts: u64, key: &str) -> String {
-    rts::auth::sign(uri, ts, "0", "0", key).unwrap()
+    rts_auth::sign(uri, ts, "0", "0", key).unwrap()
 }
 
 impl TestServer {
@@ -126,7 +126,7 @@ impl TestServer {
         });
     }
 
-    pub(crate) fn hub_streams(&self) -> Vec<rts::server::hub::StreamInfo> {
+    pub(crate) fn hub_streams(&self) -> Vec<rts_server::hub::StreamInfo> {
         self.hub.streams(Instant::now())
     }
 
@@ -219,12 +219,12 @@ pub(crate) fn read_flv(addr: SocketAddr, path: &str) -> (usize, u32, Duration) {
         body.extend_from_slice(&rest[p + 2..p + 2 + n]);
         rest = &rest[(p + 4 + n).min(rest.len())..];
     }
-    let mut demux = rts::flv::Demuxer::new();
+    let mut demux = rts_flv::Demuxer::new();
     let mut buf = bytes::BytesMut::from(&body[..]);
     let (mut video, mut last, mut max_gap) = (0, None, 0);
     while let Ok(Some(tag)) = demux.decode(&mut buf) {
-        if tag.tag_type == rts::flv::TagType::Video {
-            let (h, _) = rts::flv::VideoTagHeader::parse(&tag.data).unwrap();
+        if tag.tag_type == rts_flv::TagType::Video {
+            let (h, _) = rts_flv::VideoTagHeader::parse(&tag.data).unwrap();
             if h.is_sequence_header() {
                 continue;
             }

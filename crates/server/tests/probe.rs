@@ -6,12 +6,12 @@
 //! elsewhere (server_interop.rs, webrtc_whep_chromium.rs). Only generous
 //! bounds are asserted; the measured figures go to docs/PERFORMANCE.md.
 
-mod server_common;
+mod common;
 
 use std::process::Command;
 use std::time::Duration;
 
-use server_common::{KEY, now, server, sign};
+use common::{KEY, now, server, sign};
 
 fn probe(args: &[&str]) -> (Option<i32>, String, String) {
     let out = rts_testkit::run(

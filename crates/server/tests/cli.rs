@@ -13,16 +13,11 @@ const T: Duration = Duration::from_secs(60);
 
 #[test]
 fn bad_config_names_the_field_and_default_config_round_trips() {
-    let bin = example_bin("rts-server");
+    let bin = env!("CARGO_BIN_EXE_rts-server");
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[[domain]]\nname = 'a'\nkind = 'ingest'\n[[domain]]\nname = 'b'\nkind = 'streaming'\ningest = 'zzz'\n").unwrap();
-    let out = run(
-        Command::new(&bin).arg("--config").arg(&bad),
-        "rts-server",
-        T,
-    )
-    .unwrap();
+    let out = run(Command::new(bin).arg("--config").arg(&bad), "rts-server", T).unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -31,13 +26,13 @@ fn bad_config_names_the_field_and_default_config_round_trips() {
     );
 
     let default = run_ok(
-        Command::new(&bin).arg("--print-default-config"),
+        Command::new(bin).arg("--print-default-config"),
         "rts-server",
         T,
     )
     .unwrap();
     assert!(default.contains("[[domain]]"));
-    let parsed = rts::server::Config::parse(&default).unwrap();
+    let parsed = rts_server::Config::parse(&default).unwrap();
     assert_eq!(parsed.domains.len(), 2);
     assert_eq!(parsed.listen.rtmp.port(), 1935);
 }
@@ -53,7 +48,7 @@ fn printed_urls_work_and_ctrl_c_stops_it() {
         return;
     };
     let (rtmp, http) = (free_tcp_port(), free_tcp_port());
-    let mut cmd = Command::new(example_bin("rts-server"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rts-server"));
     cmd.args(["--rtmp-listen", &format!("127.0.0.1:{rtmp}")])
         .args(["--http-listen", &format!("127.0.0.1:{http}")])
         .args(["--rtc-listen", "127.0.0.1:0"])

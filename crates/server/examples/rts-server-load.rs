@@ -3,8 +3,8 @@
 //! all against an in-process server.
 //!
 //! ```text
-//! cargo run --release --example rts-server-load -- [--publishers 20] [--viewers 10] [--seconds 60]
-//!     [--file ../shared/fixtures/media/baseline_aaclc44k.flv]
+//! cargo run --release -p rts-server --example rts-server-load -- [--publishers 20] [--viewers 10]
+//!     [--seconds 60] [--file FLV]   # default: the media fixture baseline_aaclc44k.flv
 //! ```
 //!
 //! `--viewers` is per publisher (20 x 10 = 200 viewers). It prints, per
@@ -17,8 +17,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rts::server::Server;
-use rts::server::config::Config;
+use rts_server::Server;
+use rts_server::config::Config;
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -41,7 +41,7 @@ fn view(addr: SocketAddr, stream: &str) -> (u64, u32) {
     let mut buf = bytes::BytesMut::new();
     let mut chunk = vec![0u8; 64 * 1024];
     let mut in_body = false;
-    let mut demux = rts::flv::Demuxer::new();
+    let mut demux = rts_flv::Demuxer::new();
     let (mut frames, mut last, mut max_gap) = (0u64, None::<u32>, 0u32);
     loop {
         let n = match s.read(&mut chunk) {
@@ -59,10 +59,10 @@ fn view(addr: SocketAddr, stream: &str) -> (u64, u32) {
             }
         }
         while let Ok(Some(tag)) = demux.decode(&mut buf) {
-            if tag.tag_type != rts::flv::TagType::Video {
+            if tag.tag_type != rts_flv::TagType::Video {
                 continue;
             }
-            let Ok((h, _)) = rts::flv::VideoTagHeader::parse(&tag.data) else {
+            let Ok((h, _)) = rts_flv::VideoTagHeader::parse(&tag.data) else {
                 continue;
             };
             if h.is_sequence_header() {
@@ -93,7 +93,13 @@ fn main() -> anyhow::Result<()> {
     let publishers: usize = arg("--publishers", "20").parse()?;
     let per: usize = arg("--viewers", "10").parse()?;
     let seconds: u64 = arg("--seconds", "60").parse()?;
-    let file = arg("--file", "../shared/fixtures/media/baseline_aaclc44k.flv");
+    let file = match std::env::args().position(|a| a == "--file") {
+        Some(_) => arg("--file", ""),
+        None => rts_testkit::fixture("media/baseline_aaclc44k.flv")
+            .ok_or_else(|| anyhow::anyhow!("no --file and no media fixture (docs/testing.md)"))?
+            .display()
+            .to_string(),
+    };
     let mut config = Config::default();
     config.listen.rtmp = "127.0.0.1:0".parse()?;
     config.listen.http = "127.0.0.1:0".parse()?;
@@ -155,7 +161,7 @@ fn main() -> anyhow::Result<()> {
         .map(|v| v.join().unwrap_or((0, u32::MAX)))
         .collect();
     let metrics = hub.metrics();
-    let slow = metrics.errors(rts::server::metrics::ErrorKind::SlowViewer);
+    let slow = metrics.errors(rts_server::metrics::ErrorKind::SlowViewer);
     let min = results.iter().map(|r| r.0).min().unwrap_or(0);
     let max = results.iter().map(|r| r.0).max().unwrap_or(0);
     let worst_gap = results.iter().map(|r| r.1).max().unwrap_or(0);

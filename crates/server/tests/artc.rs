@@ -6,18 +6,17 @@
 //!
 //! The server runs in-process on 127.0.0.1 (port 0 for RTMP, HTTP and UDP).
 
-mod server_common;
-mod webrtc_common;
+mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use common::*;
 use rts_testkit::ChildGuard;
-use server_common::*;
-use webrtc_common::{browser, node_json};
+use rts_testkit::{browser, node_json};
 
 /// One browser test at a time: decode ratios and first-frame times mean
 /// little while several Chromium instances starve each other on 2 cores.
@@ -63,7 +62,7 @@ impl TestServer {
     }
 }
 
-fn play(node: &PathBuf, dir: &PathBuf, url: &str) -> serde_json::Value {
+fn play(node: &Path, dir: &Path, url: &str) -> serde_json::Value {
     node_json(
         node,
         dir,
@@ -75,7 +74,7 @@ fn play(node: &PathBuf, dir: &PathBuf, url: &str) -> serde_json::Value {
 
 /// Plays `url`; a first frame later than `first_ms` is retried twice (a
 /// wall-clock figure on a machine shared with builds).
-fn play_checked(node: &PathBuf, dir: &PathBuf, url: &str, first_ms: f64) -> serde_json::Value {
+fn play_checked(node: &Path, dir: &Path, url: &str, first_ms: f64) -> serde_json::Value {
     let mut r = play(node, dir, url);
     eprintln!("whep_play: {r}");
     for attempt in 1..=2 {

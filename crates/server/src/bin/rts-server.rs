@@ -1,9 +1,9 @@
-//! The rts streaming server.
+//! The rts streaming server (`rts-server --help` lists the flags).
 //!
 //! ```text
-//! cargo run --release --example rts-server -- [--config FILE] [--print-default-config]
-//!     [--rtmp-listen ADDR] [--http-listen ADDR] [--rtc-listen ADDR]
-//!     [--auth-key KEY] [--no-auth]
+//! cargo install --path crates/server    # or, from a checkout: cargo run --release
+//! rts-server [--config FILE] [--print-default-config] [--rtmp-listen ADDR]
+//!     [--http-listen ADDR] [--rtc-listen ADDR] [--auth-key KEY] [--no-auth]
 //! ```
 //!
 //! Without flags it runs on the embedded defaults (RTMP 1935, HTTP 8080,
@@ -15,12 +15,46 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rts::auth::urls::{Protocol, Signing, Site, generate};
-use rts::server::Server;
-use rts::server::config::{Config, DomainKind};
+use rts_auth::urls::{Protocol, Signing, Site, generate};
+use rts_server::Server;
+use rts_server::config::{Config, DomainKind};
 
 const USAGE: &str = "usage: rts-server [--config FILE] [--print-default-config] [--rtmp-listen ADDR] \
-[--http-listen ADDR] [--rtc-listen ADDR] [--auth-key KEY] [--no-auth]";
+[--http-listen ADDR] [--rtc-listen ADDR] [--auth-key KEY] [--no-auth] [--help] [--version]";
+
+const HELP: &str = "\
+rts-server: RTMP/WHIP in; WebRTC (WHEP), RTMP and HTTP-FLV out, with signed URLs.
+
+Without flags it runs on the embedded defaults (RTMP tcp 0.0.0.0:1935, HTTP
+tcp 0.0.0.0:8080, WebRTC udp 0.0.0.0:8000, signing on with random keys) and
+prints ready-to-use URLs for live/demo.
+
+Options:
+  --config FILE           read the configuration from a TOML file (see
+                          --print-default-config; flags below override it)
+  --print-default-config  print the embedded default configuration and exit
+  --rtmp-listen ADDR      RTMP listen address, e.g. 0.0.0.0:1935
+  --http-listen ADDR      HTTP(S) listen address (WHEP, HTTP-FLV, API,
+                          player), e.g. 0.0.0.0:8080
+  --rtc-listen ADDR       WebRTC UDP address (one socket for every peer),
+                          e.g. 0.0.0.0:8000
+  --auth-key KEY          the primary signing key of the default domains
+  --no-auth               turn URL signing off on every domain (tests only)
+  -h, --help              print this help and exit
+  -V, --version           print the version and exit
+
+Environment:
+  RUST_LOG                log filter (default info), e.g. RUST_LOG=debug
+
+Logs go to stderr; SIGINT (Ctrl-C) stops the server cleanly.
+Docs: docs/quickstart.md, docs/configuration.md in the source repository.";
+
+/// What the command line asks for.
+enum Command {
+    Run(Args),
+    Help,
+    Version,
+}
 
 struct Args {
     config: Option<String>,
@@ -32,7 +66,7 @@ struct Args {
     no_auth: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
+fn parse_args() -> Result<Command, String> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
     let mut a = Args {
@@ -64,11 +98,12 @@ fn parse_args() -> Result<Args, String> {
             Long("rtc-listen") => a.rtc = Some(addr(&mut p, "--rtc-listen")?),
             Long("auth-key") => a.auth_key = Some(text(&mut p, "--auth-key")?),
             Long("no-auth") => a.no_auth = true,
-            Long("help") | Short('h') => return Err(USAGE.into()),
+            Long("help") | Short('h') => return Ok(Command::Help),
+            Long("version") | Short('V') => return Ok(Command::Version),
             other => return Err(format!("{}\n{USAGE}", other.unexpected())),
         }
     }
-    Ok(a)
+    Ok(Command::Run(a))
 }
 
 fn config(a: &Args) -> Result<Config, String> {
@@ -127,7 +162,7 @@ fn print_urls(server: &Server) -> Result<(), String> {
     site.rtmp_port = rtmp.port();
     site.http_port = http.port();
     site.https = server.https();
-    let key = |d: &rts::server::config::Domain| d.primary_key.clone().unwrap_or_default();
+    let key = |d: &rts_server::config::Domain| d.primary_key.clone().unwrap_or_default();
     let ingest_urls = generate(&site, "live", "demo", None, &Signing::new(key(ingest), now))
         .map_err(|e| e.to_string())?;
     let play_urls = generate(&site, "live", "demo", None, &Signing::new(key(play), now))
@@ -198,9 +233,17 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = match parse_args() {
-        Ok(a) => a,
+        Ok(Command::Run(a)) => a,
+        Ok(Command::Help) => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("rts-server {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("rts-server: {e}");
             return ExitCode::from(2);
         }
     };

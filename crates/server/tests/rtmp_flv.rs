@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rts::server::Server;
-use rts::server::config::Config;
+use rts_server::Server;
+use rts_server::config::Config;
 use rts_testkit::{ChildGuard, run_ok};
 
-mod server_common;
-use server_common::*;
+mod common;
+use common::*;
 
 const T: Duration = Duration::from_secs(60);
 
@@ -550,7 +550,7 @@ fn https_serves_flv() {
         T,
     )
     .unwrap();
-    let tls = rts::server::config::Tls {
+    let tls = rts_server::config::Tls {
         cert: cert.clone(),
         key: key.clone(),
     };
@@ -580,11 +580,11 @@ fn https_serves_flv() {
     ok_exit(&mut p, "publisher");
     // A key that does not fit is a config error naming the field.
     let c = Config {
-        tls: Some(rts::server::config::Tls {
+        tls: Some(rts_server::config::Tls {
             cert,
             key: dir.path().join("missing.pem"),
         }),
-        listen: rts::server::config::Listen {
+        listen: rts_server::config::Listen {
             rtmp: "127.0.0.1:0".parse().unwrap(),
             http: "127.0.0.1:0".parse().unwrap(),
             rtc: "127.0.0.1:0".parse().unwrap(),

@@ -8,16 +8,16 @@
 //! Chromium plays the same endpoint in the browser tests. Only generous
 //! bounds are asserted; the figures go to docs/PERFORMANCE.md.
 
-mod server_common;
+mod common;
 
 use std::process::Command;
 use std::time::Duration;
 
-use server_common::{KEY, now, server, sign};
+use common::{KEY, now, server, sign};
 
 /// Runs the probe RTMP -> WHEP on `s` for stream `name`; checks the
 /// report and returns it.
-fn probe_whep(s: &server_common::TestServer, name: &str) -> serde_json::Value {
+fn probe_whep(s: &common::TestServer, name: &str) -> serde_json::Value {
     let publish = s.signed_rtmp(name);
     let key = sign(&format!("/live/{name}"), now(), KEY);
     let play = format!("http://{}/live/{name}/whep?auth_key={key}", s.http);
@@ -92,13 +92,13 @@ fn probe_rtmp_to_whep() {
 fn probe_rtmp_to_whep_through_the_transcoder() {
     // Every frame decoded and re-encoded by the branch: the wall-clock SEI
     // must be carried through (what the web player and the probe read).
-    let s = server(|c| c.webrtc.bframes = "transcode".into());
+    let s = server(|c| c.webrtc.bframes = rts_server::config::BFrames::Transcode);
     let http = s.http;
     // The stream's series goes when the stream does: watch while it runs.
     let watch = std::thread::spawn(move || {
         let end = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < end {
-            let m = server_common::http_get(http, "/metrics", &[]).1;
+            let m = common::http_get(http, "/metrics", &[]).1;
             if String::from_utf8_lossy(&m).lines().any(|l| {
                 l.starts_with("rts_conversion_seconds_total")
                     && l.contains("kind=\"video\"")

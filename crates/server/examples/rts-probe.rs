@@ -1,7 +1,7 @@
 //! Glass-to-glass latency probe: publishes a generated H.264 stream over
 //! RTMP whose every access unit carries its wall-clock send time (the
-//! `rts-wallclock-v1` SEI, `rts::h264::sei::build_wallclock`), plays it back
-//! over WHEP (our WebRTC client, `rts::webrtc::Peer::offer`) or HTTP-FLV,
+//! `rts-wallclock-v1` SEI, `rts_h264::sei::build_wallclock`), plays it back
+//! over WHEP (our WebRTC client, `rts_webrtc::Peer::offer`) or HTTP-FLV,
 //! and prints one JSON line with time to first frame and the latency
 //! distribution (receive wall time minus the SEI's send time, per frame):
 //! `latency_ms` over every frame, `steady_latency_ms` over the frames
@@ -10,7 +10,7 @@
 //! machine's when publisher and player are one process, as here.
 //!
 //! ```text
-//! cargo run --release --example rts-probe -- \
+//! cargo run --release -p rts-server --example rts-probe -- \
 //!     --publish rtmp://127.0.0.1:1935/live/probe \
 //!     --play http://127.0.0.1:8080/live/probe.flv   # or .../live/probe/whep
 //!     [--duration 10] [--fps 30] [--size 640x360]
@@ -36,13 +36,14 @@ use http_body_util::{BodyExt, Full};
 use openh264::OpenH264API;
 use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, Profile};
 use openh264::formats::YUVBuffer;
-use rts::flv::{AvcDecoderConfigurationRecord, Demuxer, FrameType, TagType, VideoPacketType};
-use rts::flv::{VideoCodec, VideoTagHeader};
-use rts::h264::sei;
-use rts::rtmp::session::{ClientEvent, ClientSession, Config as RtmpConfig, MediaKind as RtmpKind};
-use rts::rtp::h264::{Depacketizer, Event as DepEvent, Format, split_nals};
-use rts::rtp::receiver::H264Receiver;
-use rts::webrtc::{Certificate, Codec, Config, Event, MediaKind, Peer, Role};
+use rts_flv::{AvcDecoderConfigurationRecord, Demuxer, FrameType, TagType, VideoPacketType};
+use rts_flv::{VideoCodec, VideoTagHeader};
+use rts_h264::nal::{Format, split};
+use rts_h264::sei;
+use rts_rtmp::session::{ClientEvent, ClientSession, Config as RtmpConfig, MediaKind as RtmpKind};
+use rts_rtp::h264::{Depacketizer, Event as DepEvent};
+use rts_rtp::receiver::H264Receiver;
+use rts_webrtc::{Certificate, Codec, Config, Event, MediaKind, Peer, Role};
 
 const USAGE: &str =
     "usage: rts-probe [--publish RTMP_URL] --play URL [--duration S] [--fps N] [--size WxH]
@@ -260,7 +261,9 @@ fn publish(url: &str, args: &Args, shared: &Shared) -> anyhow::Result<()> {
         let bs = enc.encode(&pattern(n, args.width, args.height))?;
         let au = Bytes::from(bs.to_vec());
         let mut nals = Vec::new();
-        split_nals(&au, Format::AnnexB, |nal| nals.push(nal))?;
+        for nal in split(&au, Format::AnnexB)? {
+            nals.push(nal?.bytes().clone());
+        }
         let mut sps = None;
         let mut pps = None;
         let mut keyframe = false;
@@ -380,8 +383,8 @@ fn is_b_frame(nals: &[Bytes]) -> bool {
     nals.iter()
         .find(|n| n.first().is_some_and(|b| matches!(b & 0x1f, 1 | 5)))
         .is_some_and(|n| {
-            let rbsp = rts::h264::nal::unescape(n.get(1..).unwrap_or_default());
-            let mut r = rts::h264::bits::BitReader::new(&rbsp);
+            let rbsp = rts_h264::nal::unescape(n.get(1..).unwrap_or_default());
+            let mut r = rts_h264::bits::BitReader::new(&rbsp);
             r.ue().is_ok() && r.ue().is_ok_and(|t| t % 5 == 1)
         })
 }
@@ -477,14 +480,16 @@ async fn play_flv(url: &str, until: PlayUntil<'_>, tally: &mut Tally) -> anyhow:
             }
             if h.is_sequence_header() {
                 let rec = AvcDecoderConfigurationRecord::parse(&rest)?;
-                length_size = rec.length_size_minus_one + 1;
+                length_size = rec.nal_length_size();
                 continue;
             }
             if h.packet_type != VideoPacketType::CodedFrames {
                 continue;
             }
             let mut nals = Vec::new();
-            split_nals(&rest, Format::Avcc { length_size }, |n| nals.push(n))?;
+            for n in split(&rest, Format::Avcc { length_size })? {
+                nals.push(n?.bytes().clone());
+            }
             tally.access_unit(start, &nals);
         }
     }
