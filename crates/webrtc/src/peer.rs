@@ -641,7 +641,8 @@ impl Peer {
             Vec::new()
         };
 
-        let offer_desc = RTCSessionDescription::offer(offer.to_owned()).map_err(Error::stack)?;
+        let offer_desc = RTCSessionDescription::offer(sdp::normalize_offer(offer).into_owned())
+            .map_err(Error::stack)?;
         pc.set_remote_description(now, offer_desc)
             .map_err(Error::offer)?;
         add_local_candidates(&mut pc, config)?;

@@ -54,7 +54,9 @@ pub struct Media {
     /// Payload types of usable codecs (H.264 constrained baseline with
     /// packetization-mode=1, Opus 48000/2).
     pub usable: Vec<u8>,
-    /// Port 0 (rejected or stopped).
+    /// Port 0 (rejected or stopped). An m-line with port 0 and
+    /// `a=bundle-only` (RFC 8843 6, as GStreamer's webrtcbin offers audio)
+    /// is neither: it shares the BUNDLE transport.
     pub port_zero: bool,
 }
 
@@ -98,6 +100,7 @@ pub fn summarize(offer: &str) -> Result<OfferSummary, Error> {
         kind: Option<MediaKind>,
         direction: Direction,
         port_zero: bool,
+        bundle_only: bool,
         rtpmap: BTreeMap<u8, String>,
         fmtp: BTreeMap<u8, String>,
     }
@@ -136,13 +139,14 @@ pub fn summarize(offer: &str) -> Result<OfferSummary, Error> {
             kind,
             direction: c.direction,
             usable,
-            port_zero: c.port_zero,
+            port_zero: c.port_zero && !c.bundle_only,
         });
     };
     let new_cur = |kind, port_zero| Cur {
         kind,
         direction: Direction::SendRecv,
         port_zero,
+        bundle_only: false,
         rtpmap: BTreeMap::new(),
         fmtp: BTreeMap::new(),
     };
@@ -170,6 +174,7 @@ pub fn summarize(offer: &str) -> Result<OfferSummary, Error> {
             "a=sendonly" => c.direction = Direction::SendOnly,
             "a=recvonly" => c.direction = Direction::RecvOnly,
             "a=inactive" => c.direction = Direction::Inactive,
+            "a=bundle-only" => c.bundle_only = true,
             _ => {
                 if let Some(r) = line.strip_prefix("a=rtpmap:") {
                     if let Some((pt, name)) = split_pt(r) {
@@ -195,6 +200,49 @@ pub fn summarize(offer: &str) -> Result<OfferSummary, Error> {
 fn split_pt(s: &str) -> Option<(u8, &str)> {
     let (pt, rest) = s.split_once(' ')?;
     Some((pt.trim().parse().ok()?, rest))
+}
+
+/// The offer as the stack should see it: an m-line offered with port 0 and
+/// `a=bundle-only` (RFC 8843 6; GStreamer's webrtcbin offers its audio so)
+/// gets port 9 and loses the attribute, so that the stack answers it on the
+/// BUNDLE transport instead of treating it as rejected. Other offers come
+/// back unchanged.
+pub fn normalize_offer(offer: &str) -> std::borrow::Cow<'_, str> {
+    if !offer.contains("a=bundle-only") {
+        return std::borrow::Cow::Borrowed(offer);
+    }
+    let lines: Vec<&str> = offer.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let mut out = String::with_capacity(offer.len());
+    let mut i = 0usize;
+    while let Some(&line) = lines.get(i) {
+        // A section: this line and those up to the next m=.
+        let end = lines
+            .iter()
+            .skip(i.saturating_add(1))
+            .position(|l| l.starts_with("m="))
+            .map_or(lines.len(), |p| i.saturating_add(1).saturating_add(p));
+        let section = lines.get(i..end).unwrap_or_default();
+        let bundle_only = line.starts_with("m=") && section.contains(&"a=bundle-only");
+        for (n, l) in section.iter().enumerate() {
+            if bundle_only && *l == "a=bundle-only" {
+                continue;
+            }
+            if bundle_only && n == 0 {
+                let mut f = l.splitn(3, ' ');
+                if let (Some(m), Some("0"), Some(rest)) = (f.next(), f.next(), f.next()) {
+                    out.push_str(m);
+                    out.push_str(" 9 ");
+                    out.push_str(rest);
+                    out.push_str("\r\n");
+                    continue;
+                }
+            }
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+        i = end;
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Payload type to codec, read from an SDP (the answer: it holds the
@@ -313,6 +361,30 @@ a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:0
         assert!(summarize("hello").is_err());
         assert!(summarize("v=0\r\n").is_err());
         assert!(summarize(&"v=0\n".repeat(MAX_OFFER_LEN)).is_err());
+    }
+
+    /// GStreamer webrtcbin 1.22 (Debian 12) as a WHEP player: its audio
+    /// m-line has port 0 and `a=bundle-only` (RFC 8843 6).
+    const WEBRTCBIN_BUNDLE_ONLY: &str = "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+a=group:BUNDLE video0 audio1\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:video0\r\na=recvonly\r\n\
+a=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\n\
+m=audio 0 UDP/TLS/RTP/SAVPF 97\r\nc=IN IP4 0.0.0.0\r\na=bundle-only\r\na=mid:audio1\r\na=recvonly\r\n\
+a=rtpmap:97 OPUS/48000/2\r\n";
+
+    #[test]
+    fn bundle_only_audio_is_offered_not_rejected() {
+        let s = summarize(WEBRTCBIN_BUNDLE_ONLY).unwrap();
+        assert!(s.has_usable(MediaKind::Audio), "{s:?}");
+        let n = normalize_offer(WEBRTCBIN_BUNDLE_ONLY);
+        assert!(n.contains("m=audio 9 UDP/TLS/RTP/SAVPF 97\r\n"), "{n}");
+        assert!(!n.contains("bundle-only"));
+        assert!(n.contains("m=video 9 UDP/TLS/RTP/SAVPF 96\r\n"));
+        assert_eq!(n.lines().count(), WEBRTCBIN_BUNDLE_ONLY.lines().count() - 1);
+        // A rejected m-line (port 0 without bundle-only) stays rejected.
+        let rejected = WEBRTCBIN_BUNDLE_ONLY.replace("a=bundle-only\r\n", "");
+        assert!(!summarize(&rejected).unwrap().has_usable(MediaKind::Audio));
+        assert!(matches!(normalize_offer(&rejected), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

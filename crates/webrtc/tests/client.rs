@@ -263,10 +263,10 @@ fn bad_answers_are_errors() {
     let addr: SocketAddr = CLIENT.parse().unwrap();
     let (mut client, _) =
         Peer::offer(now, Role::Publisher, &config(addr, "cliufrag", (1, 2))).unwrap();
-    assert!(matches!(
-        client.accept_answer(now, "not sdp"),
-        Err(Error::MalformedAnswer(_))
-    ));
+    // The stack refuses it; its error is kept as the source.
+    let e = client.accept_answer(now, "not sdp").unwrap_err();
+    assert!(matches!(e, Error::AnswerRefused(_)), "{e:?}");
+    assert!(std::error::Error::source(&e).is_some());
     let huge = "v=0\r\n".repeat(20_000);
     assert!(matches!(
         client.accept_answer(now, &huge),
