@@ -384,7 +384,10 @@ a=rtpmap:97 OPUS/48000/2\r\n";
         // A rejected m-line (port 0 without bundle-only) stays rejected.
         let rejected = WEBRTCBIN_BUNDLE_ONLY.replace("a=bundle-only\r\n", "");
         assert!(!summarize(&rejected).unwrap().has_usable(MediaKind::Audio));
-        assert!(matches!(normalize_offer(&rejected), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            normalize_offer(&rejected),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]
