@@ -10,7 +10,6 @@
 #[path = "webrtc_support/mod.rs"]
 mod support;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -20,23 +19,30 @@ use openh264::OpenH264API;
 use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, Profile};
 use openh264::formats::YUVBuffer;
 use rts::rtp::{h264, opus};
-use rts::webrtc::fanout::Queued;
-use rts::webrtc::{Event, MediaKind, Peer, ViewerQueue};
-use rts::whip::{CreateError, ResourceId, Target};
+use rts::webrtc::host::{HostEvent, Keyframes};
+use rts::whip::{CreateError, Kind, ResourceId, Target};
+use support::ExampleHost;
 
 const WIDTH: usize = 640;
 const HEIGHT: usize = 360;
 const FPS: u32 = 30;
 
+fn stream() -> Target {
+    Target {
+        kind: Kind::Whep,
+        app: "live".into(),
+        stream: "test".into(),
+    }
+}
+
 struct TestSrc {
     keyframe: Arc<AtomicBool>,
-    /// One bounded send queue per connected viewer (rts-webrtc fan-out).
-    queues: HashMap<ResourceId, ViewerQueue>,
+    media: mpsc::Receiver<Media>,
 }
 
 impl support::App for TestSrc {
-    fn admit(&mut self, target: &Target) -> Result<(), CreateError> {
-        if target.kind == rts::whip::Kind::Whep && target.app == "live" && target.stream == "test" {
+    fn admit(&mut self, _: &ExampleHost, target: &Target) -> Result<(), CreateError> {
+        if *target == stream() {
             Ok(())
         } else {
             Err(CreateError::NotFound(format!(
@@ -46,23 +52,34 @@ impl support::App for TestSrc {
         }
     }
 
-    fn on_event(&mut self, _: Instant, id: ResourceId, _: &Target, _: &mut Peer, event: Event) {
+    fn on_event(
+        &mut self,
+        _: Instant,
+        host: &mut ExampleHost,
+        event: HostEvent<ResourceId, Target>,
+    ) {
         match event {
-            // A new viewer starts with a keyframe; so does one that lost it.
-            Event::Connected | Event::KeyframeRequested(_) => {
-                self.keyframe.store(true, Ordering::Relaxed);
-                if matches!(event, Event::Connected) {
-                    eprintln!("viewer {id} connected");
-                    self.queues.insert(id, ViewerQueue::new(1024));
-                }
+            HostEvent::Connected { id, kind, .. } => {
+                eprintln!("viewer {id} connected");
+                // The encoder makes an IDR when asked: new viewers and PLIs
+                // come as KeyframeNeeded.
+                host.set_keyframes(kind.stream(), Keyframes::OnRequest);
             }
-            Event::Disconnected { reason } => eprintln!("viewer {id} disconnected: {reason}"),
+            HostEvent::KeyframeNeeded { .. } => self.keyframe.store(true, Ordering::Relaxed),
+            HostEvent::Closed { id, reason, .. } => eprintln!("viewer {id} disconnected: {reason}"),
             _ => {}
         }
     }
 
-    fn on_closed(&mut self, id: ResourceId, _: &Target) {
-        self.queues.remove(&id);
+    fn tick(&mut self, now: Instant, host: &mut ExampleHost) {
+        // Packetized once; the host fans out to every connected viewer.
+        let target = stream();
+        while let Ok(m) = self.media.try_recv() {
+            match m {
+                Media::Video(pkts, key) => host.send_video(now, &target, &pkts, key),
+                Media::Audio(p) => host.send_audio(now, &target, &p),
+            }
+        }
     }
 }
 
@@ -214,11 +231,12 @@ fn audio_thread(tx: mpsc::SyncSender<Media>, wake: Arc<tokio::sync::Notify>) -> 
 async fn main() -> anyhow::Result<()> {
     let (listen, udp) = support::parse_args("127.0.0.1:8080", "127.0.0.1:8000")?;
     let keyframe = Arc::new(AtomicBool::new(true));
-    let host = support::Host::bind(
+    let (tx, rx) = mpsc::sync_channel::<Media>(256);
+    let driver = support::Driver::bind(
         udp,
         TestSrc {
             keyframe: keyframe.clone(),
-            queues: HashMap::new(),
+            media: rx,
         },
     )
     .await?;
@@ -226,16 +244,14 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "listening http={} udp={}",
         listener.local_addr()?,
-        host.udp_addr
+        driver.udp_addr
     );
     println!(
         "play: POST an offer to http://{}/live/test/whep",
         listener.local_addr()?
     );
-
-    let (tx, rx) = mpsc::sync_channel::<Media>(256);
     {
-        let (tx, wake, kf) = (tx.clone(), host.wake.clone(), keyframe.clone());
+        let (tx, wake, kf) = (tx.clone(), driver.wake.clone(), keyframe.clone());
         std::thread::spawn(move || {
             if let Err(e) = video_thread(tx, kf, wake) {
                 eprintln!("video source stopped: {e}");
@@ -243,46 +259,13 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     {
-        let wake = host.wake.clone();
+        let wake = driver.wake.clone();
         std::thread::spawn(move || {
             if let Err(e) = audio_thread(tx, wake) {
                 eprintln!("audio source stopped: {e}");
             }
         });
     }
-
-    tokio::spawn(host.clone().serve_http(listener));
-    // Fan-out: every packet is packetized once; each connected viewer has
-    // a bounded queue (it starts, and after an overflow resumes, at a
-    // keyframe); its peer rewrites payload type and SSRC and encrypts.
-    host.run_udp(move |now, sessions| {
-        while let Ok(m) = rx.try_recv() {
-            for (id, q) in sessions.app.queues.iter_mut() {
-                match &m {
-                    Media::Video(pkts, key) => {
-                        for (i, p) in pkts.iter().enumerate() {
-                            q.push(Queued {
-                                kind: MediaKind::Video,
-                                packet: p.clone(),
-                                keyframe_start: *key && i == 0,
-                            });
-                        }
-                    }
-                    Media::Audio(p) => {
-                        q.push(Queued {
-                            kind: MediaKind::Audio,
-                            packet: p.clone(),
-                            keyframe_start: false,
-                        });
-                    }
-                }
-                if let Some(s) = sessions.sessions.get_mut(id) {
-                    while let Some(item) = q.pop() {
-                        let _ = s.peer.send_rtp(now, item.kind, &item.packet);
-                    }
-                }
-            }
-        }
-    })
-    .await
+    tokio::spawn(driver.clone().serve_http(listener));
+    driver.run_udp().await
 }

@@ -16,8 +16,10 @@ use std::time::Instant;
 use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
 use rts::rtp::h264;
-use rts::webrtc::{Codec, Event, MediaKind, Peer};
+use rts::webrtc::host::{HostEvent, SessionKind};
+use rts::webrtc::{Codec, MediaKind};
 use rts::whip::{CreateError, Kind, ResourceId, Target};
+use support::ExampleHost;
 
 struct Ingest {
     depacketizer: h264::Depacketizer,
@@ -96,10 +98,19 @@ struct Sink {
 }
 
 impl support::App for Sink {
-    fn admit(&mut self, target: &Target) -> Result<(), CreateError> {
+    fn admit(&mut self, host: &ExampleHost, target: &Target) -> Result<(), CreateError> {
         if target.kind != Kind::Whip {
             return Err(CreateError::NotFound(format!(
                 "{}/{} (this sink only accepts WHIP publishers)",
+                target.app, target.stream
+            )));
+        }
+        let publishing = host
+            .sessions()
+            .any(|(_, k)| matches!(k, SessionKind::Publish(t) if t == target));
+        if publishing {
+            return Err(CreateError::AlreadyPublishing(format!(
+                "{}/{}",
                 target.app, target.stream
             )));
         }
@@ -109,70 +120,72 @@ impl support::App for Sink {
     fn on_event(
         &mut self,
         now: Instant,
-        id: ResourceId,
-        target: &Target,
-        peer: &mut Peer,
-        event: Event,
+        host: &mut ExampleHost,
+        event: HostEvent<ResourceId, Target>,
     ) {
-        let ingest = self.ingests.entry(id).or_insert_with(Ingest::new);
         match event {
-            Event::Connected => {
-                println!("publisher {}/{} connected", target.app, target.stream);
-                let _ = peer.request_keyframe(now);
+            HostEvent::Connected { id, kind, .. } => {
+                let t = kind.stream();
+                println!("publisher {}/{} connected", t.app, t.stream);
+                self.ingests.insert(id, Ingest::new());
+                host.request_keyframe(now, id);
             }
-            Event::Rtp {
-                kind,
+            HostEvent::Rtp {
+                id,
+                media,
                 codec,
                 packet,
-            } => match (kind, codec) {
-                (MediaKind::Video, Codec::H264) => {
-                    ingest.video_codec = Some("H264");
-                    if ingest.video(&packet) {
-                        let _ = peer.request_keyframe(now);
+                ..
+            } => {
+                let ingest = self.ingests.entry(id).or_insert_with(Ingest::new);
+                match (media, codec) {
+                    (MediaKind::Video, Codec::H264) => {
+                        ingest.video_codec = Some("H264");
+                        if ingest.video(&packet) {
+                            host.request_keyframe(now, id);
+                        }
                     }
+                    (MediaKind::Audio, Codec::Opus) => {
+                        ingest.audio_codec = Some("opus");
+                        ingest.audio_packets += 1;
+                    }
+                    _ => {}
                 }
-                (MediaKind::Audio, Codec::Opus) => {
-                    ingest.audio_codec = Some("opus");
-                    ingest.audio_packets += 1;
-                }
-                _ => {}
-            },
-            Event::Disconnected { reason } => {
+            }
+            HostEvent::Closed { id, kind, reason } => {
+                let target = kind.stream();
                 eprintln!(
                     "publisher {}/{} disconnected: {reason}",
                     target.app, target.stream
-                )
+                );
+                let i = self.ingests.remove(&id).unwrap_or_else(Ingest::new);
+                let line = serde_json::json!({
+                    "stream": format!("{}/{}", target.app, target.stream),
+                    "video_codec": i.video_codec,
+                    "video_frames": i.video_frames,
+                    "keyframes": i.keyframes,
+                    "decoded_frames": i.decoded_frames,
+                    "decode_errors": i.decode_errors,
+                    "audio_codec": i.audio_codec,
+                    "audio_packets": i.audio_packets,
+                });
+                println!("{line}");
             }
             _ => {}
         }
-    }
-
-    fn on_closed(&mut self, id: ResourceId, target: &Target) {
-        let i = self.ingests.remove(&id).unwrap_or_else(Ingest::new);
-        let line = serde_json::json!({
-            "stream": format!("{}/{}", target.app, target.stream),
-            "video_codec": i.video_codec,
-            "video_frames": i.video_frames,
-            "keyframes": i.keyframes,
-            "decoded_frames": i.decoded_frames,
-            "decode_errors": i.decode_errors,
-            "audio_codec": i.audio_codec,
-            "audio_packets": i.audio_packets,
-        });
-        println!("{line}");
     }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (listen, udp) = support::parse_args("127.0.0.1:8080", "127.0.0.1:8000")?;
-    let host = support::Host::bind(udp, Sink::default()).await?;
+    let driver = support::Driver::bind(udp, Sink::default()).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!(
         "listening http={} udp={}",
         listener.local_addr()?,
-        host.udp_addr
+        driver.udp_addr
     );
-    tokio::spawn(host.clone().serve_http(listener));
-    host.run_udp(|_, _| {}).await
+    tokio::spawn(driver.clone().serve_http(listener));
+    driver.run_udp().await
 }

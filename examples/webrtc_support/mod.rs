@@ -1,57 +1,82 @@
-//! Shared I/O driver of the WebRTC examples: one UDP socket for every peer
-//! (rts-webrtc's demux router), WHIP/WHEP over axum through rts-whip.
+//! The I/O driver of the WebRTC examples: one UDP socket, rts-webrtc's
+//! [`Host`] for every session, WHIP/WHEP over axum through rts-whip. The
+//! examples supply what a session is for and what to do with its events
+//! ([`App`]); everything else (demux, ICE/DTLS, fan-out, keyframe policy,
+//! limits) is the host's.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rts::webrtc::{self, Certificate, Event, Peer, Role, Router};
-use rts::whip::{self, Backend, CreateError, Denied, IceParams, Kind, ResourceId, SdpFrag, Target};
+use axum::extract::ConnectInfo;
+use rts::webrtc::host::{Host, HostConfig, HostEvent, SessionKind};
+use rts::webrtc::{Certificate, Peer, Role};
+use rts::whip::{
+    self, Backend, CreateError, Denied, IceParams, Kind, Resource, ResourceId, SdpFrag, Target,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::Notify;
+
+/// The host of the examples: sessions keyed by resource id, streams by the
+/// WHIP/WHEP target.
+pub(crate) type ExampleHost = Host<ResourceId, Target>;
 
 /// What an example does with its sessions.
 pub(crate) trait App: Send + 'static {
     /// Whether a session for `target` may start (WHEP: the stream exists;
     /// WHIP: it is not already publishing).
-    fn admit(&mut self, target: &Target) -> Result<(), CreateError>;
-    /// An event of the session `id`.
+    fn admit(&mut self, host: &ExampleHost, target: &Target) -> Result<(), CreateError>;
+    /// A host event.
     fn on_event(
         &mut self,
         now: Instant,
-        id: ResourceId,
-        target: &Target,
-        peer: &mut Peer,
-        event: Event,
+        host: &mut ExampleHost,
+        event: HostEvent<ResourceId, Target>,
     );
-    /// The session `id` is gone.
-    fn on_closed(&mut self, id: ResourceId, target: &Target);
+    /// Every loop turn: hand media to the host.
+    fn tick(&mut self, _now: Instant, _host: &mut ExampleHost) {}
 }
 
-/// One session.
-pub(crate) struct Session {
-    pub(crate) target: Target,
-    pub(crate) peer: Peer,
-    pub(crate) created: Instant,
+struct State<A> {
+    host: ExampleHost,
+    app: A,
 }
 
-/// Sessions plus the router; the rts-whip backend.
-pub(crate) struct Sessions<A> {
-    pub(crate) sessions: HashMap<ResourceId, Session>,
-    pub(crate) router: Router<ResourceId>,
-    pub(crate) app: A,
+/// A running driver.
+pub(crate) struct Driver<A> {
+    state: Arc<Mutex<State<A>>>,
+    pub(crate) wake: Arc<Notify>,
+    socket: Arc<UdpSocket>,
+    pub(crate) udp_addr: SocketAddr,
     certificate: Certificate,
-    local_addr: SocketAddr,
+}
+
+impl<A> Clone for Driver<A> {
+    fn clone(&self) -> Self {
+        Self {
+            state: self.state.clone(),
+            wake: self.wake.clone(),
+            socket: self.socket.clone(),
+            udp_addr: self.udp_addr,
+            certificate: self.certificate.clone(),
+        }
+    }
 }
 
 fn random_u32() -> u32 {
     let mut b = [0u8; 4];
     getrandom::fill(&mut b).expect("os randomness");
-    u32::from_be_bytes(b)
+    u32::from_be_bytes(b) | 1
 }
 
-impl<A: App> Backend for Sessions<A> {
+/// The rts-whip backend of one request: the offer is answered outside the
+/// lock the UDP loop uses.
+struct Request<'a, A> {
+    driver: &'a Driver<A>,
+    remote: SocketAddr,
+}
+
+impl<A: App> Backend for Request<'_, A> {
     fn authorize(&mut self, _: &http::request::Parts, _: &Target) -> Result<(), Denied> {
         Ok(())
     }
@@ -62,26 +87,20 @@ impl<A: App> Backend for Sessions<A> {
         offer: &str,
         id: ResourceId,
     ) -> Result<String, CreateError> {
-        self.app.admit(target)?;
-        if target.kind == Kind::Whip
-            && self
-                .sessions
-                .values()
-                .any(|s| s.target == *target && !s.peer.is_closed())
         {
-            return Err(CreateError::AlreadyPublishing(format!(
-                "{}/{}",
-                target.app, target.stream
-            )));
+            let mut guard = self.driver.lock();
+            let State { host, app } = &mut *guard;
+            app.admit(host, target)?;
         }
         let role = match target.kind {
             Kind::Whep => Role::Viewer,
             Kind::Whip => Role::Publisher,
         };
-        let config = webrtc::Config {
-            local_addr: self.local_addr,
-            candidates: vec![self.local_addr],
-            certificate: self.certificate.clone(),
+        let local = self.driver.udp_addr;
+        let config = rts::webrtc::Config {
+            local_addr: local,
+            candidates: vec![local],
+            certificate: self.driver.certificate.clone(),
             // Empty: the stack generates random credentials, and new ones
             // at each ICE restart (it cannot be handed new ones later).
             ice_ufrag: String::new(),
@@ -93,16 +112,25 @@ impl<A: App> Backend for Sessions<A> {
         };
         let (peer, answer) = Peer::accept(Instant::now(), offer, role, &config)
             .map_err(|e| CreateError::BadSdp(e.to_string()))?;
-        self.router.insert(peer.ice_ufrag(), id);
-        self.sessions.insert(
-            id,
-            Session {
-                target: target.clone(),
-                peer,
-                created: Instant::now(),
-            },
-        );
+        let kind = match target.kind {
+            Kind::Whep => SessionKind::Play(target.clone()),
+            Kind::Whip => SessionKind::Publish(target.clone()),
+        };
+        self.driver
+            .lock()
+            .host
+            .insert(Instant::now(), id, kind, peer, self.remote.ip())
+            .map_err(|e| CreateError::Unavailable(e.to_string()))?;
         Ok(answer)
+    }
+
+    fn resource(&mut self, id: ResourceId) -> Option<Resource> {
+        let s = self.driver.lock();
+        let (kind, generation) = s.host.session(&id)?;
+        Some(Resource {
+            target: kind.stream().clone(),
+            generation,
+        })
     }
 
     fn trickle(&mut self, _: ResourceId, _: &SdpFrag) -> Result<(), CreateError> {
@@ -114,18 +142,12 @@ impl<A: App> Backend for Sessions<A> {
         let ice = frag.ice.as_ref().ok_or_else(|| {
             CreateError::BadSdp("an ICE restart needs ice-ufrag and ice-pwd".into())
         })?;
-        let session = self
-            .sessions
-            .get_mut(&id)
-            .filter(|s| !s.peer.is_closed())
-            .ok_or_else(|| CreateError::NotFound(format!("session {id}")))?;
-        let ours = session
-            .peer
-            .restart_ice(Instant::now(), &ice.ufrag, &ice.pwd)
-            .map_err(|e| CreateError::BadSdp(e.to_string()))?;
-        // Checks with the old username are dropped from now on; the bound
-        // address keeps routing DTLS/SRTP to the session.
-        self.router.replace_ufrag(&id, &ours.ufrag);
+        let ours = self
+            .driver
+            .lock()
+            .host
+            .restart_ice(Instant::now(), id, &ice.ufrag, &ice.pwd)
+            .map_err(|e| CreateError::NotFound(format!("session {id}: {e}")))?;
         Ok(IceParams {
             ufrag: ours.ufrag,
             pwd: ours.pwd,
@@ -133,162 +155,105 @@ impl<A: App> Backend for Sessions<A> {
     }
 
     fn delete(&mut self, id: ResourceId) {
-        if let Some(s) = self.sessions.get_mut(&id) {
-            s.peer.close();
-        }
+        self.driver.lock().host.close(Instant::now(), id);
     }
 }
 
-/// Everything the HTTP side and the UDP loop share.
-pub(crate) struct Shared<A> {
-    pub(crate) whip: whip::Server,
-    pub(crate) backend: Sessions<A>,
-}
-
-/// A running host.
-pub(crate) struct Host<A> {
-    pub(crate) shared: Arc<Mutex<Shared<A>>>,
-    pub(crate) wake: Arc<Notify>,
-    pub(crate) socket: Arc<UdpSocket>,
-    pub(crate) udp_addr: SocketAddr,
-}
-
-impl<A> Clone for Host<A> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-            wake: self.wake.clone(),
-            socket: self.socket.clone(),
-            udp_addr: self.udp_addr,
-        }
-    }
-}
-
-impl<A: App> Host<A> {
+impl<A: App> Driver<A> {
     /// Binds the UDP socket.
     pub(crate) async fn bind(udp: SocketAddr, app: A) -> anyhow::Result<Self> {
         let socket = UdpSocket::bind(udp).await?;
         let udp_addr = socket.local_addr()?;
-        let backend = Sessions {
-            sessions: HashMap::new(),
-            router: Router::new(4096),
-            app,
-            certificate: Certificate::generate()?,
-            local_addr: udp_addr,
-        };
         Ok(Self {
-            shared: Arc::new(Mutex::new(Shared {
-                whip: whip::Server::new(whip::Config::default()),
-                backend,
+            state: Arc::new(Mutex::new(State {
+                host: Host::new(HostConfig::default()),
+                app,
             })),
             wake: Arc::new(Notify::new()),
             socket: Arc::new(socket),
             udp_addr,
+            certificate: Certificate::generate()?,
         })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<A>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Serves WHIP/WHEP on `listener` (every path goes to rts-whip).
     pub(crate) async fn serve_http(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
-        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-            let host = self.clone();
-            async move { host.http(req).await }
-        });
-        axum::serve(listener, app).await?;
+        let app = axum::Router::new().fallback(
+            move |ConnectInfo(remote): ConnectInfo<SocketAddr>, req: axum::extract::Request| {
+                let driver = self.clone();
+                async move { driver.http(remote, req).await }
+            },
+        );
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await?;
         Ok(())
     }
 
-    async fn http(&self, req: axum::extract::Request) -> axum::response::Response {
+    async fn http(
+        &self,
+        remote: SocketAddr,
+        req: axum::extract::Request,
+    ) -> axum::response::Response {
         let (parts, body) = req.into_parts();
-        let limit = 64 * 1024;
-        let body = match axum::body::to_bytes(body, limit).await {
-            Ok(b) => b,
-            Err(_) => {
-                return http::Response::builder()
-                    .status(413)
-                    .body(axum::body::Body::from(
-                        "request body too large or unreadable",
-                    ))
-                    .expect("static response");
-            }
+        let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
+            return http::Response::builder()
+                .status(413)
+                .body(axum::body::Body::from(
+                    "request body too large or unreadable",
+                ))
+                .expect("static response");
         };
         let mut random = [0u8; 16];
         getrandom::fill(&mut random).expect("os randomness");
-        let response = {
-            let mut guard = self.shared.lock().expect("lock");
-            let s = &mut *guard;
-            s.whip.handle(
-                http::Request::from_parts(parts, body),
-                &mut s.backend,
-                random,
-            )
+        let server = whip::Server::new(whip::Config::default());
+        let mut backend = Request {
+            driver: self,
+            remote,
         };
+        let response = server.handle(http::Request::from_parts(parts, body), &mut backend, random);
         self.wake.notify_one();
         response.map(axum::body::Body::from)
     }
 
-    /// Runs the UDP side: receive, route, timers, transmit. `media` is called
-    /// on every loop turn with the sessions (to push RTP to viewers).
-    pub(crate) async fn run_udp(
-        self,
-        mut media: impl FnMut(Instant, &mut Sessions<A>) + Send,
-    ) -> anyhow::Result<()> {
+    /// Runs the UDP side: receive, timers, the app's media, transmit.
+    pub(crate) async fn run_udp(self) -> anyhow::Result<()> {
         let mut buf = vec![0u8; 2048];
-        let mut out: Vec<(SocketAddr, bytes::BytesMut)> = Vec::new();
+        let mut out = Vec::new();
         loop {
             let next = {
-                let mut guard = self.shared.lock().expect("lock");
-                let s = &mut *guard;
+                let mut guard = self.lock();
+                let State { host, app } = &mut *guard;
                 let now = Instant::now();
-                media(now, &mut s.backend);
-                let mut next = now + Duration::from_millis(20);
-                let mut closed = Vec::new();
-                let b = &mut s.backend;
-                for (id, sess) in b.sessions.iter_mut() {
-                    if sess.peer.poll_timeout().is_some_and(|t| t <= now) {
-                        let _ = sess.peer.handle_timeout(now);
-                    }
-                    while let Some(ev) = sess.peer.poll_event() {
-                        if matches!(ev, Event::Connected) {
-                            eprintln!(
-                                "session {id} connected {} ms after its offer",
-                                sess.created.elapsed().as_millis()
-                            );
-                        }
-                        b.app.on_event(now, *id, &sess.target, &mut sess.peer, ev);
-                    }
-                    while let Some(t) = sess.peer.poll_transmit() {
-                        out.push((t.destination, t.contents));
-                    }
-                    if sess.peer.is_closed() {
-                        closed.push(*id);
-                    } else if let Some(t) = sess.peer.poll_timeout() {
-                        next = next.min(t);
-                    }
+                app.tick(now, host);
+                if host.poll_timeout().is_some_and(|t| t <= now) {
+                    host.handle_timeout(now);
                 }
-                for id in closed {
-                    if let Some(sess) = b.sessions.remove(&id) {
-                        b.router.remove(&id);
-                        s.whip.remove(id);
-                        b.app.on_closed(id, &sess.target);
-                    }
+                while let Some(ev) = host.poll_event() {
+                    app.on_event(now, host, ev);
                 }
-                next
+                while let Some(t) = host.poll_transmit() {
+                    out.push(t);
+                }
+                let soon = now + Duration::from_millis(20);
+                host.poll_timeout().map_or(soon, |t| t.min(soon))
             };
-            for (to, bytes) in out.drain(..) {
-                let _ = self.socket.send_to(&bytes, to).await;
+            for t in out.drain(..) {
+                let _ = self.socket.send_to(&t.contents, t.destination).await;
             }
             let sleep =
                 tokio::time::sleep_until(tokio::time::Instant::from_std(next.max(Instant::now())));
             tokio::select! {
                 r = self.socket.recv_from(&mut buf) => {
                     let Ok((n, from)) = r else { continue };
-                    let Some(datagram) = buf.get(..n) else { continue };
-                    let mut guard = self.shared.lock().expect("lock");
-                    let b = &mut guard.backend;
-                    if let Some(id) = b.router.route(from, datagram)
-                        && let Some(sess) = b.sessions.get_mut(&id)
-                    {
-                        let _ = sess.peer.handle_receive(Instant::now(), from, datagram);
+                    if let Some(datagram) = buf.get(..n) {
+                        self.lock().host.handle_datagram(Instant::now(), from, datagram);
                     }
                 }
                 _ = sleep => {}

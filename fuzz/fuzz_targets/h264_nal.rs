@@ -1,7 +1,9 @@
 //! NAL framing and the SPS/PPS/slice/SEI parsers on arbitrary bytes: no
-//! panic; AVCC framing re-writes to the bytes it consumed; emulation
-//! prevention round-trips and leaves no start-code prefix; SEI messages
-//! that parse rebuild to the same messages.
+//! panic; AVCC units are zero-copy slices of the input, in order, each
+//! right after a length prefix that gives its size (zero-length units are
+//! skipped), and re-write to the same units; emulation prevention
+//! round-trips and leaves no start-code prefix; SEI messages that parse
+//! rebuild to the same messages.
 #![no_main]
 
 use bytes::{Bytes, BytesMut};
@@ -45,15 +47,28 @@ fuzz_target!(|data: &[u8]| {
     let bytes = Bytes::copy_from_slice(data);
     let mut classifier = Classifier::new();
     for size in [1u8, 2, 4] {
-        let mut consumed = BytesMut::new();
+        let ls = usize::from(size);
         let mut nals = Vec::new();
+        let mut end = 0usize;
         for nal in AvccIter::new(bytes.clone(), size).unwrap() {
             let Ok(nal) = nal else { break };
+            let at = nal.bytes().as_ptr() as usize - bytes.as_ptr() as usize;
+            assert!(at >= end + ls, "units in order, each after its prefix");
+            let prefix = data[at - ls..at]
+                .iter()
+                .fold(0usize, |a, b| (a << 8) | usize::from(*b));
+            assert_eq!(prefix, nal.bytes().len());
+            end = at + nal.bytes().len();
             parse_nal(&nal, &mut classifier);
             nals.push(nal);
         }
-        write_avcc(nals.iter().map(|n| n.bytes().as_ref()), size, &mut consumed).unwrap();
-        assert_eq!(&consumed[..], &data[..consumed.len()]);
+        let mut written = BytesMut::new();
+        write_avcc(nals.iter().map(|n| n.bytes().as_ref()), size, &mut written).unwrap();
+        let again: Vec<Nal> = AvccIter::new(written.freeze(), size)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(again, nals);
     }
     for nal in AnnexBIter::new(bytes.clone()).flatten() {
         assert!(!nal.bytes().is_empty());

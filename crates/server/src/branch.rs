@@ -32,7 +32,8 @@ use rts_rtp::h264::{self as rtp_h264, Format};
 use rts_rtp::opus as rtp_opus;
 use serde::Serialize;
 
-use crate::hub::{EndReason, Frame, FrameKind, Hub, StreamKey, Viewer};
+use crate::hub::{Frame, FrameKind, Hub, StreamKey, Viewer};
+use crate::metrics::ErrorKind;
 
 /// RTP payload budget: fits a 1280-byte datagram after SRTP and the
 /// transport-cc extension.
@@ -61,8 +62,8 @@ pub enum Media {
 pub(crate) enum BranchOut {
     /// Media for every viewer.
     Media(Media),
-    /// The stream ended for its viewers.
-    Ended(EndReason),
+    /// The stream ended for its viewers, or the conversion failed: why.
+    Ended(String),
 }
 
 /// What a branch sends its viewers.
@@ -662,9 +663,23 @@ pub(crate) fn spawn(
         .spawn(move || {
             tracing::info!(stream = %key, "conversion branch started");
             // `running` is the WebRTC loop's to set: a new branch may have
-            // started by the time this one is gone.
-            let why = run(&key, &viewer, &hub, converter, &ctl, &tx, &wake, &rt);
-            tracing::info!(stream = %key, "conversion branch stopped: {why}");
+            // started by the time this one is gone. A panic (a bug in a
+            // codec or here) ends this branch only: its viewers are closed
+            // with the reason, and the next viewer starts a fresh branch.
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(&key, &viewer, &hub, converter, &ctl, &tx, &wake, &rt)
+            }));
+            match ran {
+                Ok(why) => tracing::info!(stream = %key, "conversion branch stopped: {why}"),
+                Err(_) => {
+                    tracing::error!(stream = %key, "conversion branch failed (a panic, contained)");
+                    hub.metrics().error(ErrorKind::Internal);
+                    let _ = tx.try_send(BranchOut::Ended(
+                        "the conversion failed; play again to restart it".into(),
+                    ));
+                    wake.notify_one();
+                }
+            }
         })?;
     Ok(Branch { control, rx })
 }
@@ -699,7 +714,7 @@ fn run(
             Err(_) => {}
             Ok(Ok(frames)) => frames.iter().for_each(|f| conv.push(f)),
             Ok(Err(why)) => {
-                let _ = tx.blocking_send(BranchOut::Ended(why));
+                let _ = tx.blocking_send(BranchOut::Ended(why.to_string()));
                 wake.notify_one();
                 return format!("stream ended: {why}");
             }

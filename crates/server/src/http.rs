@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -244,16 +244,22 @@ async fn one_stream(
 
 /// `GET /metrics`: Prometheus text.
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let body = shared
+    let mut body = shared
         .hub
         .metrics()
         .render(&shared.hub.streams(Instant::now()));
+    let (host, sessions, restarts) = shared.rtc.stats();
+    crate::metrics::render_webrtc(&mut body, &host, sessions, restarts);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// WHEP (and WHIP) endpoints and resources: `/{app}/{stream}/whep[/{id}]`.
-async fn webrtc(State(shared): State<Arc<Shared>>, req: axum::extract::Request) -> Response {
-    shared.rtc.http(&shared, req).await
+async fn webrtc(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(remote): ConnectInfo<crate::io::Remote>,
+    req: axum::extract::Request,
+) -> Response {
+    crate::rtc::Rtc::http(shared, remote.0, req).await
 }
 
 /// `GET /`: what this server serves.

@@ -126,3 +126,22 @@ impl axum::serve::Listener for Listener {
         self.tcp.local_addr()
     }
 }
+
+/// The remote address of an HTTP connection, for handlers
+/// (`ConnectInfo<Remote>`) on either listener.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Remote(pub(crate) SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Listener>> for Remote {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Listener>) -> Self {
+        Remote(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::Listener>>
+    for Remote
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::Listener>) -> Self {
+        Remote(*stream.remote_addr())
+    }
+}

@@ -223,6 +223,7 @@ impl Server {
             Some(acceptor) => {
                 let listener = tls::Listener::new(http, acceptor, stop_rx.clone(), write_timeout);
                 tasks.spawn(async move {
+                    let app = app.into_make_service_with_connect_info::<io::Remote>();
                     let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
                     if let Err(e) = serve.await {
                         tracing::error!("https server: {e}");
@@ -235,6 +236,7 @@ impl Server {
                         tcp: http,
                         timeout: write_timeout,
                     };
+                    let app = app.into_make_service_with_connect_info::<io::Remote>();
                     let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
                     if let Err(e) = serve.await {
                         tracing::error!("http server: {e}");
@@ -256,12 +258,25 @@ impl Server {
             }
         });
 
-        // WebRTC.
+        // WebRTC, supervised: a panic in the loop (outside the sessions,
+        // which the host contains) starts it again with an empty host
+        // rather than leaving HTTP to create sessions nothing serves.
         let rtc_shared = shared.clone();
         let rtc_stop = stop_rx.clone();
         tasks.spawn(async move {
+            use futures_util::FutureExt;
             let hub = rtc_shared.hub.clone();
-            rtc_shared.rtc.run(hub, rtc_stop).await;
+            loop {
+                let run = rtc_shared.rtc.run(hub.clone(), rtc_stop.clone());
+                match std::panic::AssertUnwindSafe(run).catch_unwind().await {
+                    Ok(()) => break,
+                    Err(_) => {
+                        tracing::error!("webrtc loop panicked; starting it again");
+                        hub.metrics().error(metrics::ErrorKind::Internal);
+                        rtc_shared.rtc.restart_after_panic(&hub);
+                    }
+                }
+            }
         });
 
         // RTMP.

@@ -25,9 +25,12 @@ pub enum ErrorKind {
     Io,
     /// A request for a domain of the wrong kind or mode.
     Domain,
+    /// A bug caught before it took more than one session or stream down
+    /// (a panic in a session, a conversion branch or the WebRTC loop).
+    Internal,
 }
 
-const KINDS: [(ErrorKind, &str); 8] = [
+const KINDS: [(ErrorKind, &str); 9] = [
     (ErrorKind::Auth, "auth"),
     (ErrorKind::AlreadyPublishing, "already_publishing"),
     (ErrorKind::NotFound, "not_found"),
@@ -36,12 +39,13 @@ const KINDS: [(ErrorKind, &str); 8] = [
     (ErrorKind::SlowViewer, "slow_viewer"),
     (ErrorKind::Io, "io"),
     (ErrorKind::Domain, "domain"),
+    (ErrorKind::Internal, "internal"),
 ];
 
 /// Server-wide counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    errors: [AtomicU64; 8],
+    errors: [AtomicU64; 9],
     /// RTMP connections accepted.
     pub rtmp_connections: AtomicU64,
     /// HTTP-FLV requests served.
@@ -155,6 +159,48 @@ impl Metrics {
             );
         }
         o
+    }
+}
+
+/// Appends the WebRTC host's gauges and counters.
+pub(crate) fn render_webrtc(
+    o: &mut String,
+    host: &rts_webrtc::host::HostStats,
+    sessions: usize,
+    loop_restarts: u64,
+) {
+    let _ = writeln!(
+        o,
+        "# HELP rts_webrtc_sessions WebRTC sessions now (connected or connecting).\n# TYPE rts_webrtc_sessions gauge\nrts_webrtc_sessions {sessions}"
+    );
+    for (name, help, v) in [
+        (
+            "rts_webrtc_datagrams_dropped_total",
+            "UDP datagrams no session took (unknown source or unauthenticated STUN).",
+            host.datagrams_dropped,
+        ),
+        (
+            "rts_webrtc_connect_timeouts_total",
+            "WebRTC sessions closed for not completing ICE and DTLS in time.",
+            host.connect_timeouts,
+        ),
+        (
+            "rts_webrtc_session_panics_total",
+            "WebRTC sessions ended by a contained panic.",
+            host.panics,
+        ),
+        (
+            "rts_webrtc_loop_restarts_total",
+            "Times the WebRTC loop started again after a panic.",
+            loop_restarts,
+        ),
+        (
+            "rts_webrtc_keyframe_requests_total",
+            "Keyframe requests sent to transcoders (joins, PLI, FIR, overflows).",
+            host.keyframe_requests,
+        ),
+    ] {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
     }
 }
 

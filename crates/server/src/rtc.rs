@@ -1,24 +1,27 @@
-//! WebRTC play (ARTC): WHEP over HTTP (rts-whip), peers over one UDP socket
-//! (rts-webrtc), fed by each stream's conversion [`branch`](crate::branch).
+//! WebRTC play (ARTC): the server's thin driver of rts-webrtc's
+//! [`Host`], plus each stream's conversion [`branch`](crate::branch).
 //!
 //! `POST /{app}/{stream}/whep?auth_key=…` is checked like every play URL
 //! (the signed uri is `/{app}/{stream}`, the `artc://` path; `Authorization:
-//! Bearer {auth_key}` works too). The first WebRTC viewer of a stream starts
-//! its branch; the branch's packets go to every connected viewer's bounded
-//! [`ViewerQueue`], and each viewer's peer only rewrites payload type and
-//! SSRC and encrypts. The last viewer to leave stops the branch.
+//! Bearer {auth_key}` works too). The offer is answered on a blocking
+//! thread, outside the lock the media loop uses ([`Peer::accept`] is the
+//! slow part); then the peer goes into the host. The first WebRTC viewer
+//! of a stream starts its branch, whose packets the loop hands to the host
+//! for its viewers; the host's `StreamIdle` stops the branch.
 //!
-//! A new viewer gets its first picture fast: while the branch transcodes it
-//! asks the encoder for an IDR (at most one every
-//! [`KEYFRAME_INTERVAL`]); in passthrough it starts from the packets of the
-//! cached GOP. PLI and FIR from viewers are handled the same way.
+//! Policy lives in the host: a new viewer or a PLI gets a keyframe made by
+//! the transcoder (at most one per [`KEYFRAME_INTERVAL`]) or the packets of
+//! the cached GOP in passthrough; addresses bind only by authenticated STUN;
+//! a session must connect within 10 s; sessions still connecting are capped
+//! per remote IP. When the publisher leaves, viewers keep their session
+//! through the grace period; when the stream ends, their sessions close.
 //!
-//! When the publisher leaves, viewers keep their session through the grace
-//! period: a publisher that comes back continues their stream with no
-//! renegotiation. When the stream ends, their sessions are closed.
+//! The loop is supervised (`Server::run`): if it panics it starts again with
+//! an empty host, and a panic inside one session ends only that session.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -28,12 +31,15 @@ use axum::response::Response;
 use bytes::BytesMut;
 use rts_auth::urls::Protocol as UrlProtocol;
 use rts_h264::Mode;
-use rts_webrtc::fanout::Queued;
+use rts_webrtc::host::{Host, HostConfig, HostEvent, HostStats, Keyframes, SessionKind};
 use rts_webrtc::udp::BatchSender;
-use rts_webrtc::{Certificate, Event, MediaKind, Peer, Role, Router, ViewerQueue};
-use rts_whip::{Backend, CreateError, Denied, IceParams, Kind, ResourceId, SdpFrag, Target};
+use rts_webrtc::{Certificate, Peer, Role};
+use rts_whip::{
+    Backend, CreateError, Denied, IceParams, Kind, Resource, ResourceId, SdpFrag, Target,
+};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Notify, watch};
 
 use crate::branch::{self, Branch, BranchOut, Converter, Delivery, Media};
@@ -42,69 +48,41 @@ use crate::hub::{Hub, Protocol, StreamKey};
 use crate::metrics::ErrorKind;
 use crate::{Shared, access};
 
-/// Packets a viewer's send queue holds before it drops to the next keyframe.
-const VIEWER_QUEUE: usize = 4096;
-/// Packets of the current GOP kept for new viewers (passthrough).
-const GOP_PACKETS: usize = 8192;
 /// Keyframe requests to the transcoder are at most this frequent.
 pub(crate) const KEYFRAME_INTERVAL: Duration = Duration::from_millis(300);
 /// Datagrams taken from the socket per loop turn, beyond the first.
 const RECV_BATCH: usize = 256;
-/// A peer that sends nothing for this long is gone.
+/// A peer that proves nothing for this long is gone.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest offer body read.
+const MAX_OFFER: usize = 64 * 1024;
 
 /// Which branch: a stream, converted for browsers or as published
 /// (`?passthrough=1`: a player that decodes B-frames itself).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct FanKey {
+pub(crate) struct FanKey {
     stream: StreamKey,
     delivery: Delivery,
 }
 
-struct Session {
-    key: FanKey,
-    peer: Peer,
-    queue: ViewerQueue,
-    created: Instant,
-}
-
-/// The WebRTC side of one stream: its branch and its viewers.
-struct Fan {
-    branch: Branch,
-    viewers: HashSet<ResourceId>,
-    /// Packets since the last keyframe (passthrough start); `None` while the
-    /// GOP is longer than [`GOP_PACKETS`].
-    gop: Option<Vec<Queued>>,
-    last_keyframe_request: Option<Instant>,
-}
-
-impl Fan {
-    fn request_keyframe(&mut self, now: Instant) {
-        if self
-            .last_keyframe_request
-            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_INTERVAL)
-        {
-            return;
-        }
-        self.last_keyframe_request = Some(now);
-        self.branch.control.request_keyframe();
-    }
-}
-
 struct State {
-    whip: rts_whip::Server,
-    sessions: HashMap<ResourceId, Session>,
-    router: Router<ResourceId>,
-    streams: HashMap<FanKey, Fan>,
-    certificate: Certificate,
+    host: Host<ResourceId, FanKey>,
+    branches: HashMap<FanKey, Branch>,
 }
 
-/// The WebRTC server: the UDP socket and every session.
+/// The WebRTC server: the UDP socket, the host and the branches.
 pub(crate) struct Rtc {
     state: Mutex<State>,
     wake: Arc<Notify>,
     socket: UdpSocket,
     addr: SocketAddr,
+    certificate: Certificate,
+    whip: rts_whip::Server,
+    host_config: HostConfig,
+    /// The loop is up (false once it stopped for shutdown).
+    running: AtomicBool,
+    /// Times the supervised loop started again after a panic.
+    loop_restarts: AtomicU64,
 }
 
 impl std::fmt::Debug for Rtc {
@@ -146,21 +124,24 @@ impl Rtc {
         let addr = socket.local_addr()?;
         let certificate = Certificate::generate()
             .map_err(|e| std::io::Error::other(format!("DTLS certificate: {e}")))?;
-        let whip = rts_whip::Server::new(rts_whip::Config {
-            max_resources: config.webrtc.max_sessions,
-            ..rts_whip::Config::default()
-        });
+        let host_config = HostConfig {
+            max_sessions: config.webrtc.max_sessions,
+            keyframe_interval: KEYFRAME_INTERVAL,
+            ..HostConfig::default()
+        };
         Ok(Rtc {
             state: Mutex::new(State {
-                whip,
-                sessions: HashMap::new(),
-                router: Router::new(config.webrtc.max_sessions.saturating_mul(4).max(16)),
-                streams: HashMap::new(),
-                certificate,
+                host: Host::new(host_config.clone()),
+                branches: HashMap::new(),
             }),
             wake: Arc::new(Notify::new()),
             socket,
             addr,
+            certificate,
+            whip: rts_whip::Server::new(rts_whip::Config::default()),
+            host_config,
+            running: AtomicBool::new(true),
+            loop_restarts: AtomicU64::new(0),
         })
     }
 
@@ -169,51 +150,68 @@ impl Rtc {
         self.addr
     }
 
-    /// WHIP/WHEP requests: `/{app}/{stream}/whep[/{id}]`.
-    pub(crate) async fn http(&self, shared: &Shared, req: axum::extract::Request) -> Response {
+    /// The host's counters, sessions now and loop restarts.
+    pub(crate) fn stats(&self) -> (HostStats, usize, u64) {
+        let s = lock(&self.state);
+        (
+            s.host.stats(),
+            s.host.len(),
+            self.loop_restarts.load(Ordering::Relaxed),
+        )
+    }
+
+    /// WHIP/WHEP requests: `/{app}/{stream}/whep[/{id}]`, from `remote`.
+    pub(crate) async fn http(
+        shared: Arc<Shared>,
+        remote: SocketAddr,
+        req: axum::extract::Request,
+    ) -> Response {
         let (parts, body) = req.into_parts();
-        let limit = 64 * 1024;
-        let Ok(body) = axum::body::to_bytes(body, limit).await else {
+        let Ok(body) = axum::body::to_bytes(body, MAX_OFFER).await else {
             return plain(413, "request body too large (at most 64 KiB) or unreadable");
         };
         let mut random = [0u8; 16];
         if getrandom::fill(&mut random).is_err() {
             return plain(503, "no randomness for a session id; try again");
         }
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned);
-        let response = {
-            let mut guard = lock(&self.state);
-            let State {
-                whip,
-                sessions,
-                router,
-                streams,
-                certificate,
-            } = &mut *guard;
+        if !shared.rtc.running.load(Ordering::Relaxed) {
+            return plain(503, "WebRTC is not running (the server is shutting down)");
+        }
+        // Answering an offer builds a peer connection: CPU work, off the
+        // async runtime and outside the media loop's lock.
+        let answered = tokio::task::spawn_blocking(move || {
+            let rtc = &shared.rtc;
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned);
             let mut backend = Whep {
-                shared,
+                rtc,
+                shared: &shared,
                 host,
-                sessions,
-                router,
-                streams,
-                certificate,
-                local: self.addr,
-                wake: &self.wake,
+                remote_ip: remote.ip(),
                 ingest: None,
                 delivery: Delivery::Converted,
             };
-            whip.handle(http::Request::from_parts(parts, body), &mut backend, random)
-        };
-        self.wake.notify_one();
-        response.map(Body::from)
+            let response =
+                rtc.whip
+                    .handle(http::Request::from_parts(parts, body), &mut backend, random);
+            rtc.wake.notify_one();
+            response
+        })
+        .await;
+        match answered {
+            Ok(response) => response.map(Body::from),
+            Err(e) => {
+                tracing::error!("webrtc: answering an offer failed: {e}");
+                plain(500, "internal error while answering the offer; try again")
+            }
+        }
     }
 
-    /// Runs the UDP side until `stop`: receive and route datagrams, fan the
-    /// branches' packets out, drive timers, send.
+    /// Runs the UDP side until `stop`: receive and route datagrams, hand the
+    /// branches' packets to the host, drive timers, send.
     pub(crate) async fn run(&self, hub: Hub, mut stop: watch::Receiver<bool>) {
         let mut buf = vec![0u8; 2048];
         let mut out: Vec<(SocketAddr, BytesMut)> = Vec::new();
@@ -234,13 +232,20 @@ impl Rtc {
             tokio::select! {
                 r = self.socket.recv_from(&mut buf) => {
                     let Ok((n, from)) = r else { continue };
-                    self.receive(&buf, n, from);
-                    // Take what else is waiting before the next turn (which
-                    // visits every session): one turn per batch, not per
-                    // datagram.
+                    let mut s = lock(&self.state);
+                    let now = Instant::now();
+                    if let Some(d) = buf.get(..n) {
+                        s.host.handle_datagram(now, from, d);
+                    }
+                    // What else is waiting, before the next turn (which
+                    // visits every session): one turn per batch.
                     for _ in 0..RECV_BATCH {
                         match self.socket.try_recv_from(&mut buf) {
-                            Ok((n, from)) => self.receive(&buf, n, from),
+                            Ok((n, from)) => {
+                                if let Some(d) = buf.get(..n) {
+                                    s.host.handle_datagram(now, from, d);
+                                }
+                            }
                             Err(_) => break,
                         }
                     }
@@ -250,8 +255,33 @@ impl Rtc {
                 _ = stop.changed() => break,
             }
         }
-        self.close_all(&mut out);
+        self.running.store(false, Ordering::Relaxed);
+        {
+            let mut s = lock(&self.state);
+            s.host.close_all(Instant::now());
+            while let Some(t) = s.host.poll_transmit() {
+                out.push((t.destination, t.contents));
+            }
+            s.branches.clear();
+        }
         self.send_all(&mut batch, &mut out).await;
+    }
+
+    /// After the loop panicked: every session and branch is dropped (their
+    /// state may be half-updated) and the loop starts over.
+    pub(crate) fn restart_after_panic(&self, hub: &Hub) {
+        self.loop_restarts.fetch_add(1, Ordering::Relaxed);
+        let mut s = lock(&self.state);
+        let streams: Vec<StreamKey> = s.branches.keys().map(|k| k.stream.clone()).collect();
+        s.host = Host::new(self.host_config.clone());
+        s.branches.clear();
+        drop(s);
+        for stream in streams {
+            hub.update_webrtc(&stream, |c, v| {
+                *v = 0;
+                c.running = false;
+            });
+        }
     }
 
     /// Sends and clears `out`: runs of one destination in GSO batches
@@ -292,199 +322,106 @@ impl Rtc {
         out.clear();
     }
 
-    fn receive(&self, buf: &[u8], n: usize, from: SocketAddr) {
-        let Some(datagram) = buf.get(..n) else {
-            return;
-        };
-        let mut guard = lock(&self.state);
-        let s = &mut *guard;
-        if let Some(id) = s.router.route(from, datagram)
-            && let Some(sess) = s.sessions.get_mut(&id)
-            && let Err(e) = sess.peer.handle_receive(Instant::now(), from, datagram)
-        {
-            tracing::debug!("webrtc {id}: {e}");
-        }
-    }
-
-    /// Shutdown: closes every session (DTLS close_notify goes out).
-    fn close_all(&self, out: &mut Vec<(SocketAddr, BytesMut)>) {
-        let mut guard = lock(&self.state);
-        let s = &mut *guard;
-        for sess in s.sessions.values_mut() {
-            sess.peer.close();
-            while let Some(t) = sess.peer.poll_transmit() {
-                out.push((t.destination, t.contents));
-            }
-        }
-        s.sessions.clear();
-        s.streams.clear();
-    }
-
     /// One turn of the loop; returns when the next timer is due.
     fn turn(&self, hub: &Hub, now: Instant, out: &mut Vec<(SocketAddr, BytesMut)>) -> Instant {
         let mut guard = lock(&self.state);
-        let s = &mut *guard;
-        let mut next = now.checked_add(Duration::from_millis(50)).unwrap_or(now);
+        let State { host, branches } = &mut *guard;
 
         // Media from the branches.
-        for (key, fan) in s.streams.iter_mut() {
-            while let Ok(item) = fan.branch.rx.try_recv() {
-                match item {
-                    BranchOut::Media(m) => fan_out(fan, &mut s.sessions, m, now),
-                    BranchOut::Ended(why) => {
-                        tracing::info!(stream = %key.stream, "webrtc viewers end: {why}");
-                        for id in &fan.viewers {
-                            if let Some(sess) = s.sessions.get_mut(id) {
-                                sess.peer.close();
-                            }
-                        }
+        let mut ended = Vec::new();
+        for (key, branch) in branches.iter_mut() {
+            let keyframes = if branch.control.transcoding() {
+                Keyframes::OnRequest
+            } else {
+                Keyframes::FromSource
+            };
+            host.set_keyframes(key, keyframes);
+            loop {
+                match branch.rx.try_recv() {
+                    Ok(BranchOut::Media(Media::Video { packets, keyframe })) => {
+                        host.send_video(now, key, &packets, keyframe);
+                    }
+                    Ok(BranchOut::Media(Media::Audio(packet))) => {
+                        host.send_audio(now, key, &packet);
+                    }
+                    Ok(BranchOut::Ended(why)) => {
+                        ended.push((key.clone(), why));
+                        break;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        ended.push((key.clone(), "the conversion stopped".to_owned()));
+                        break;
                     }
                 }
             }
+        }
+        for (key, why) in ended {
+            tracing::info!(stream = %key.stream, "webrtc viewers end: {why}");
+            branches.remove(&key);
+            host.end_stream(&key, "the stream ended");
         }
 
-        // Sessions: timers, events, datagrams out.
-        let mut closed = Vec::new();
-        for (id, sess) in s.sessions.iter_mut() {
-            if sess.peer.poll_timeout().is_some_and(|t| t <= now)
-                && let Err(e) = sess.peer.handle_timeout(now)
-            {
-                tracing::debug!("webrtc {id}: {e}");
-            }
-            while let Some(ev) = sess.peer.poll_event() {
-                let fan = s.streams.get_mut(&sess.key);
-                match ev {
-                    Event::Connected => {
-                        tracing::info!(
-                            stream = %sess.key.stream,
-                            "webrtc viewer {id} connected {} ms after its offer",
-                            now.saturating_duration_since(sess.created).as_millis()
-                        );
-                        if let Some(fan) = fan {
-                            start_viewer(fan, sess, now);
-                        }
-                    }
-                    Event::KeyframeRequested(_) => {
-                        if let Some(fan) = fan {
-                            fan.request_keyframe(now);
-                        }
-                    }
-                    Event::Disconnected { reason } => {
-                        tracing::info!(stream = %sess.key.stream, "webrtc viewer {id} left: {reason}");
-                    }
-                    _ => {}
+        if host.poll_timeout().is_some_and(|t| t <= now) {
+            host.handle_timeout(now);
+        }
+        let mut touched = Vec::new();
+        while let Some(ev) = host.poll_event() {
+            match ev {
+                HostEvent::Connected { id, kind, after } => {
+                    tracing::info!(
+                        stream = %kind.stream().stream,
+                        "webrtc viewer {id} connected {} ms after its offer",
+                        after.as_millis()
+                    );
                 }
-            }
-            while let Some(t) = sess.peer.poll_transmit() {
-                out.push((t.destination, t.contents));
-            }
-            if sess.peer.is_closed() {
-                closed.push(*id);
-            } else if let Some(t) = sess.peer.poll_timeout() {
-                next = next.min(t);
+                HostEvent::Closed { id, kind, reason } => {
+                    tracing::info!(stream = %kind.stream().stream, "webrtc viewer {id} left: {reason}");
+                    touched.push(kind.stream().stream.clone());
+                }
+                HostEvent::KeyframeNeeded { stream } => {
+                    if let Some(b) = branches.get(&stream) {
+                        b.control.request_keyframe();
+                    }
+                }
+                HostEvent::StreamIdle { stream } => {
+                    // The last viewer of this branch left: it stops (dropped).
+                    branches.remove(&stream);
+                    touched.push(stream.stream);
+                }
+                _ => {}
             }
         }
-        for id in closed {
-            let Some(sess) = s.sessions.remove(&id) else {
-                continue;
-            };
-            s.router.remove(&id);
-            s.whip.remove(id);
-            let Some(fan) = s.streams.get_mut(&sess.key) else {
-                continue;
-            };
-            fan.viewers.remove(&id);
-            if fan.viewers.is_empty() {
-                // The last viewer of this branch left: it stops (dropped).
-                s.streams.remove(&sess.key);
-            }
-            update_counts(hub, &s.streams, &sess.key.stream);
+        for stream in touched {
+            update_counts(hub, host, branches, &stream);
         }
-        next
+        while let Some(t) = host.poll_transmit() {
+            out.push((t.destination, t.contents));
+        }
+        let next = now.checked_add(Duration::from_millis(50)).unwrap_or(now);
+        host.poll_timeout().map_or(next, |t| t.min(next))
     }
 }
 
-/// Shows the stream's WebRTC viewers (all its branches) in the hub.
-fn update_counts(hub: &Hub, streams: &HashMap<FanKey, Fan>, stream: &StreamKey) {
-    let mut viewers = 0u64;
-    let mut running = false;
-    for (k, fan) in streams {
-        if k.stream == *stream {
-            viewers = viewers.saturating_add(fan.viewers.len() as u64);
-            running = running || k.delivery == Delivery::Converted;
-        }
-    }
+/// Shows the stream's WebRTC viewers (both deliveries) in the hub.
+fn update_counts(
+    hub: &Hub,
+    host: &Host<ResourceId, FanKey>,
+    branches: &HashMap<FanKey, Branch>,
+    stream: &StreamKey,
+) {
+    let key = |delivery| FanKey {
+        stream: stream.clone(),
+        delivery,
+    };
+    let viewers = host
+        .viewers(&key(Delivery::Converted))
+        .saturating_add(host.viewers(&key(Delivery::AsPublished)));
+    let running = branches.contains_key(&key(Delivery::Converted));
     hub.update_webrtc(stream, |c, v| {
-        *v = viewers;
+        *v = viewers as u64;
         c.running = running;
     });
-}
-
-/// A viewer is connected: it starts at a keyframe, made now by the
-/// transcoder or taken from the cached GOP.
-fn start_viewer(fan: &mut Fan, sess: &mut Session, now: Instant) {
-    if fan.branch.control.transcoding() {
-        fan.request_keyframe(now);
-    } else if let Some(gop) = &fan.gop {
-        for item in gop {
-            sess.queue.push(item.clone());
-        }
-        send_queued(sess, now);
-    }
-}
-
-fn send_queued(sess: &mut Session, now: Instant) {
-    while let Some(item) = sess.queue.pop() {
-        if let Err(e) = sess.peer.send_rtp(now, item.kind, &item.packet) {
-            tracing::debug!("webrtc send_rtp: {e}");
-        }
-    }
-}
-
-fn fan_out(fan: &mut Fan, sessions: &mut HashMap<ResourceId, Session>, m: Media, now: Instant) {
-    let items: Vec<Queued> = match m {
-        Media::Video { packets, keyframe } => packets
-            .into_iter()
-            .enumerate()
-            .map(|(i, packet)| Queued {
-                kind: MediaKind::Video,
-                packet,
-                keyframe_start: keyframe && i == 0,
-            })
-            .collect(),
-        Media::Audio(packet) => vec![Queued {
-            kind: MediaKind::Audio,
-            packet,
-            keyframe_start: false,
-        }],
-    };
-    for item in &items {
-        if item.kind != MediaKind::Video {
-            continue;
-        }
-        if item.keyframe_start {
-            fan.gop = Some(Vec::new());
-        }
-        if let Some(gop) = &mut fan.gop {
-            if gop.len() >= GOP_PACKETS {
-                fan.gop = None;
-            } else {
-                gop.push(item.clone());
-            }
-        }
-    }
-    for id in &fan.viewers {
-        let Some(sess) = sessions.get_mut(id) else {
-            continue;
-        };
-        if !sess.peer.is_connected() {
-            continue;
-        }
-        for item in &items {
-            sess.queue.push(item.clone());
-        }
-        send_queued(sess, now);
-    }
 }
 
 fn plain(status: u16, text: &str) -> Response {
@@ -497,14 +434,10 @@ fn plain(status: u16, text: &str) -> Response {
 
 /// The rts-whip backend of one request.
 struct Whep<'a> {
+    rtc: &'a Rtc,
     shared: &'a Shared,
     host: Option<String>,
-    sessions: &'a mut HashMap<ResourceId, Session>,
-    router: &'a mut Router<ResourceId>,
-    streams: &'a mut HashMap<FanKey, Fan>,
-    certificate: &'a Certificate,
-    local: SocketAddr,
-    wake: &'a Arc<Notify>,
+    remote_ip: IpAddr,
     /// The ingest domain `authorize` resolved.
     ingest: Option<String>,
     /// `?passthrough=1`: the video as published for this viewer.
@@ -515,7 +448,8 @@ impl Whep<'_> {
     /// ICE host candidates: configured, else the bound IP, else the IP the
     /// client used to reach us, plus loopback.
     fn candidates(&self) -> Vec<SocketAddr> {
-        let port = self.local.port();
+        let local = self.rtc.addr;
+        let port = local.port();
         let configured = &self.shared.config.webrtc.candidates;
         if !configured.is_empty() {
             return configured
@@ -523,8 +457,8 @@ impl Whep<'_> {
                 .map(|ip| SocketAddr::new(*ip, port))
                 .collect();
         }
-        if !self.local.ip().is_unspecified() {
-            return vec![self.local];
+        if !local.ip().is_unspecified() {
+            return vec![local];
         }
         let mut out = Vec::new();
         if let Some(ip) = self
@@ -544,10 +478,8 @@ impl Whep<'_> {
         out
     }
 
-    fn start_branch(&mut self, fan: &FanKey) -> Result<(), CreateError> {
-        if self.streams.contains_key(fan) {
-            return Ok(());
-        }
+    /// A branch for `fan`, started outside the host's lock.
+    fn start_branch(&self, fan: &FanKey) -> Result<Branch, CreateError> {
         let key = &fan.stream;
         let hub = &self.shared.hub;
         let viewer = hub
@@ -567,30 +499,22 @@ impl Whep<'_> {
         let bitrate = (w.transcode_kbps > 0).then(|| w.transcode_kbps.saturating_mul(1000));
         let converter = Converter::new(mode, bitrate, fan.delivery)
             .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))?;
-        let branch = branch::spawn(
+        branch::spawn(
             key.clone(),
             viewer,
             hub.clone(),
             converter,
-            self.wake.clone(),
+            self.rtc.wake.clone(),
         )
-        .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))?;
-        if fan.delivery == Delivery::Converted {
-            hub.update_webrtc(key, |c, _| {
-                c.running = true;
-                c.starts = c.starts.saturating_add(1);
-            });
+        .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))
+    }
+
+    fn target(&self, key: &FanKey) -> Target {
+        Target {
+            kind: Kind::Whep,
+            app: key.stream.app.clone(),
+            stream: key.stream.stream.clone(),
         }
-        self.streams.insert(
-            fan.clone(),
-            Fan {
-                branch,
-                viewers: HashSet::new(),
-                gop: None,
-                last_keyframe_request: None,
-            },
-        );
-        Ok(())
     }
 }
 
@@ -671,9 +595,9 @@ impl Backend for Whep<'_> {
         }
         let candidates = self.candidates();
         let config = rts_webrtc::Config {
-            local_addr: candidates.first().copied().unwrap_or(self.local),
+            local_addr: candidates.first().copied().unwrap_or(self.rtc.addr),
             candidates,
-            certificate: self.certificate.clone(),
+            certificate: self.rtc.certificate.clone(),
             // Empty: the stack generates random credentials, and new ones
             // at each ICE restart (it cannot be handed new ones later).
             ice_ufrag: String::new(),
@@ -686,30 +610,52 @@ impl Backend for Whep<'_> {
         let (peer, answer) = Peer::accept(Instant::now(), offer, Role::Viewer, &config)
             .map_err(|e| CreateError::BadSdp(e.to_string()))?;
         let key = FanKey {
-            stream,
+            stream: stream.clone(),
             delivery: self.delivery,
         };
-        self.start_branch(&key)?;
-        self.router.insert(peer.ice_ufrag(), id);
-        self.sessions.insert(
-            id,
-            Session {
-                key: key.clone(),
-                peer,
-                queue: ViewerQueue::new(VIEWER_QUEUE),
-                created: Instant::now(),
-            },
-        );
-        if let Some(fan) = self.streams.get_mut(&key) {
-            fan.viewers.insert(id);
+        let has_branch = lock(&self.rtc.state).branches.contains_key(&key);
+        let new_branch = if has_branch {
+            None
+        } else {
+            Some(self.start_branch(&key)?)
+        };
+        let mut guard = lock(&self.rtc.state);
+        let State { host, branches } = &mut *guard;
+        if let Some(b) = new_branch
+            && !branches.contains_key(&key)
+        {
+            branches.insert(key.clone(), b);
+            if key.delivery == Delivery::Converted {
+                hub.update_webrtc(&stream, |c, _| c.starts = c.starts.saturating_add(1));
+            }
         }
-        update_counts(hub, self.streams, &key.stream);
+        if let Err(refused) = host.insert(
+            Instant::now(),
+            id,
+            SessionKind::Play(key.clone()),
+            peer,
+            self.remote_ip,
+        ) {
+            if host.viewers(&key) == 0 {
+                branches.remove(&key);
+            }
+            tracing::info!(stream = %stream, "whep refused: {refused}");
+            return Err(CreateError::Unavailable(refused.to_string()));
+        }
+        update_counts(hub, host, branches, &stream);
         tracing::info!(
-            stream = %key.stream,
+            stream = %stream,
             delivery = ?key.delivery,
             "webrtc viewer {id} offered"
         );
         Ok(answer)
+    }
+
+    fn resource(&mut self, id: ResourceId) -> Option<Resource> {
+        let s = lock(&self.rtc.state);
+        let (kind, generation) = s.host.session(&id)?;
+        let target = self.target(kind.stream());
+        Some(Resource { target, generation })
     }
 
     fn trickle(&mut self, _: ResourceId, _: &SdpFrag) -> Result<(), CreateError> {
@@ -721,18 +667,14 @@ impl Backend for Whep<'_> {
         let ice = frag.ice.as_ref().ok_or_else(|| {
             CreateError::BadSdp("an ICE restart needs ice-ufrag and ice-pwd".into())
         })?;
-        let session = self
-            .sessions
-            .get_mut(&id)
-            .filter(|s| !s.peer.is_closed())
-            .ok_or_else(|| CreateError::NotFound(format!("session {id}")))?;
-        let ours = session
-            .peer
-            .restart_ice(Instant::now(), &ice.ufrag, &ice.pwd)
-            .map_err(|e| CreateError::BadSdp(e.to_string()))?;
-        // Checks with the old username are dropped from now on; the bound
-        // address keeps routing DTLS/SRTP to the session.
-        self.router.replace_ufrag(&id, &ours.ufrag);
+        let mut s = lock(&self.rtc.state);
+        let ours = s
+            .host
+            .restart_ice(Instant::now(), id, &ice.ufrag, &ice.pwd)
+            .map_err(|e| match e {
+                rts_webrtc::Error::Usage(_) => CreateError::NotFound(format!("session {id}")),
+                e => CreateError::BadSdp(e.to_string()),
+            })?;
         tracing::info!("webrtc viewer {id}: ICE restart");
         Ok(IceParams {
             ufrag: ours.ufrag,
@@ -741,8 +683,6 @@ impl Backend for Whep<'_> {
     }
 
     fn delete(&mut self, id: ResourceId) {
-        if let Some(s) = self.sessions.get_mut(&id) {
-            s.peer.close();
-        }
+        lock(&self.rtc.state).host.close(Instant::now(), id);
     }
 }

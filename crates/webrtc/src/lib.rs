@@ -12,8 +12,9 @@
 //!   (RFC 8122 5). SRTP profiles AEAD_AES_128_GCM (RFC 7714) and
 //!   AES_CM_128_HMAC_SHA1_80 (RFC 3711, RFC 5764 4.1.2).
 //! - **ICE-lite** (RFC 8445 2.5): host candidates from [`Config::candidates`]
-//!   (127.0.0.1 works), peer-reflexive checks accepted, our credentials set
-//!   explicitly so the [`demux::Router`] can route by STUN USERNAME.
+//!   (127.0.0.1 works), peer-reflexive checks accepted; the
+//!   [`demux::Router`] routes a new address by the STUN USERNAME of a
+//!   binding request that authenticates with the session's password.
 //! - **Keyframe requests**: the stack drops inbound RTCP at the end of its
 //!   interceptor chain; a tap interceptor surfaces PLI (RFC 4585 6.3.1) and
 //!   FIR (RFC 5104 4.3.1) as [`Event::KeyframeRequested`], and generic
@@ -43,7 +44,7 @@
 //!   [`Peer::restart_ice_answer`] on the client. Checks start again with
 //!   new credentials on both sides (random ones from the stack when
 //!   [`Config::ice_ufrag`] is empty); DTLS and SRTP continue;
-//!   [`Router::replace_ufrag`] re-keys the demultiplexer
+//!   [`Router::replace_credentials`] re-keys the demultiplexer
 //!   (docs/decisions/webrtc-ice-restart.md).
 //! - **Batched sends** ([`udp`], the crate's one I/O helper): a viewer's
 //!   datagrams of one frame in one UDP GSO `sendmsg` through quinn-udp,
@@ -52,59 +53,82 @@
 //!   [`Config::idle_timeout`] is disconnected; FFmpeg's WHIP client does not
 //!   answer consent-freshness checks (RFC 7675), so we do not depend on them.
 //!
+//! - **The host** ([`host::Host`]): every peer of one UDP socket, sans-IO,
+//!   shaped like quinn-proto's `Endpoint`: the demultiplexer ([`Router`]:
+//!   an address is bound to a session only by a STUN check whose
+//!   MESSAGE-INTEGRITY verifies, RFC 8489 14.5), the WHIP/WHEP resource
+//!   state (ICE restarts per session), the fan-out to viewers, the join,
+//!   PLI and keyframe policy, limits (sessions, pending sessions per IP,
+//!   addresses per session, a connect deadline) and panic containment.
+//! - **Loss**: two faults of the stack under loss are worked around here
+//!   (a DTLS flight that is never retransmitted, a nomination that is never
+//!   answered); see the `handshake` module and
+//!   docs/decisions/webrtc-loss.md.
+//!
 //! # The I/O loop
 //!
-//! ```no_run
-//! use std::net::UdpSocket;
-//! use std::time::{Duration, Instant};
-//! use rts_webrtc::{Certificate, Config, Event, MediaKind, Peer, Role, Router};
+//! Offers are answered outside the host ([`Peer::accept`] is the slow
+//! part), then the peer is handed in; the loop feeds datagrams and timers
+//! and sends what comes out:
 //!
-//! # fn offer_from_http() -> String { String::new() }
+//! ```no_run
+//! use std::net::{IpAddr, UdpSocket};
+//! use std::time::{Duration, Instant};
+//! use rts_webrtc::host::{Host, HostConfig, HostEvent, SessionKind};
+//! use rts_webrtc::{Certificate, Config, Peer, Role};
+//!
+//! # fn offer_from_http() -> (String, IpAddr) { (String::new(), IpAddr::from([127, 0, 0, 1])) }
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let socket = UdpSocket::bind("127.0.0.1:8000")?;
 //! let local = socket.local_addr()?;
+//! let certificate = Certificate::generate()?;
+//! let mut host: Host<u64, &str> = Host::new(HostConfig::default());
+//!
+//! // A WHEP POST: answer the offer, then hand the peer to the host.
+//! let (offer, remote_ip) = offer_from_http();
 //! let config = Config {
 //!     local_addr: local,
 //!     candidates: vec![local],
-//!     certificate: Certificate::generate()?,
-//!     ice_ufrag: "random-ufrag".into(),        // random per peer
-//!     ice_pwd: "random-password-of-24-chars".into(),
-//!     video_ssrc: 0x1234_5678,
+//!     certificate: certificate.clone(),
+//!     ice_ufrag: String::new(), // random, new ones at each ICE restart
+//!     ice_pwd: String::new(),
+//!     video_ssrc: 0x1234_5678, // random per session
 //!     audio_ssrc: 0x9abc_def0,
-//!     idle_timeout: Duration::from_secs(10),
+//!     idle_timeout: Duration::from_secs(15),
 //!     stats_interval: Duration::from_secs(1),
 //! };
-//! let (mut peer, _answer_sdp) = Peer::accept(Instant::now(), &offer_from_http(), Role::Viewer, &config)?;
-//! let mut router = Router::new(4096);
-//! router.insert(peer.ice_ufrag(), 0u32);
+//! let (peer, _answer_sdp) = Peer::accept(Instant::now(), &offer, Role::Viewer, &config)?;
+//! host.insert(Instant::now(), 1, SessionKind::Play("live/demo"), peer, remote_ip)?;
 //!
 //! let mut buf = [0u8; 2048];
 //! loop {
-//!     while let Some(t) = peer.poll_transmit() {
+//!     while let Some(t) = host.poll_transmit() {
 //!         socket.send_to(&t.contents, t.destination)?;
 //!     }
-//!     while let Some(event) = peer.poll_event() {
+//!     while let Some(event) = host.poll_event() {
 //!         match event {
-//!             Event::Connected | Event::KeyframeRequested(_) => { /* ask the encoder for an IDR */ }
-//!             Event::Disconnected { .. } => return Ok(()),
+//!             HostEvent::KeyframeNeeded { .. } => { /* ask the encoder for an IDR */ }
+//!             HostEvent::Closed { id, reason, .. } => eprintln!("session {id}: {reason}"),
 //!             _ => {}
 //!         }
 //!     }
-//!     // Media: peer.send_rtp(Instant::now(), MediaKind::Video, &packet)?;
-//!     let wait = peer.poll_timeout().map(|t| t.saturating_duration_since(Instant::now()));
-//!     socket.set_read_timeout(Some(wait.unwrap_or(Duration::from_millis(50)).max(Duration::from_millis(1))))?;
+//!     // Media: host.send_video(Instant::now(), &"live/demo", &packets, keyframe);
+//!     let wait = host
+//!         .poll_timeout()
+//!         .map(|t| t.saturating_duration_since(Instant::now()))
+//!         .unwrap_or(Duration::from_millis(50));
+//!     socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
 //!     match socket.recv_from(&mut buf) {
-//!         Ok((n, from)) => {
-//!             let datagram = &buf[..n];
-//!             if router.route(from, datagram) == Some(0) {
-//!                 peer.handle_receive(Instant::now(), from, datagram)?;
-//!             }
-//!         }
-//!         Err(_) => peer.handle_timeout(Instant::now())?,
+//!         Ok((n, from)) => host.handle_datagram(Instant::now(), from, &buf[..n]),
+//!         Err(_) => host.handle_timeout(Instant::now()),
 //!     }
 //! }
 //! # }
 //! ```
+//!
+//! A single [`Peer`] can also be driven by hand with the same
+//! `handle_receive` / `handle_timeout` / `poll_*` calls (the client side
+//! does: [`Peer::offer`]).
 //!
 //! # Errors and panics
 //!
@@ -113,7 +137,8 @@
 //! errors say what was wrong and what to offer instead. Datagrams from the
 //! network never panic: the demultiplexer is bounds-checked (and fuzzed);
 //! what the stack rejects comes back as [`Error::Stack`] and the peer goes
-//! on. Time is passed in; the stack draws its own randomness for DTLS and
+//! on. A panic inside the stack for one session ends that session only
+//! ([`host::Host`] catches it and counts it). Time is passed in; the stack draws its own randomness for DTLS and
 //! SRTP keys (and ICE credentials when the caller leaves them empty); SSRCs
 //! come from the caller.
 #![forbid(unsafe_code)]
@@ -130,6 +155,8 @@
 pub mod demux;
 mod error;
 pub mod fanout;
+mod handshake;
+pub mod host;
 pub mod peer;
 pub mod sdp;
 pub mod udp;

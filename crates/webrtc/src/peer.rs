@@ -46,8 +46,9 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
 use rts_rtp::history::{self as rtp_history, SendHistory};
 
+use crate::demux::{self, Class, StunView};
 use crate::error::Error;
-
+use crate::handshake::{self, FlightGuard, Nomination};
 use crate::sdp::{self, Codec, Direction, MediaKind};
 /// A received RTP packet (the `rtc-rtp` type).
 pub use rtc::rtp::Packet as RtpPacket;
@@ -219,6 +220,8 @@ struct Feedback {
     requests: VecDeque<KeyframeRequest>,
     nacks: u64,
     nack_list: VecDeque<TransportLayerNack>,
+    /// RTCP came in decrypted: the remote holds the session's keys.
+    rtcp_seen: bool,
 }
 
 /// Surfaces PLI and FIR, which the stack's terminus would otherwise drop:
@@ -240,6 +243,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
         if let IPacket::Rtcp(packets) = &msg.message.packet
             && let Ok(mut f) = self.shared.lock()
         {
+            f.rtcp_seen = true;
             for p in packets {
                 let any = p.as_any();
                 if any.is::<PictureLossIndication>() {
@@ -558,12 +562,23 @@ pub struct Peer {
     payload_types: BTreeMap<u8, (MediaKind, Codec)>,
     events: VecDeque<Event>,
     stats: Stats,
-    last_received: Instant,
+    /// Datagrams made by the stack, not yet taken by `poll_transmit`.
+    out: VecDeque<Transmit>,
+    /// Resends our DTLS flight when the stack would not (module handshake).
+    guard: FlightGuard,
+    /// A USE-CANDIDATE check the stack left unanswered (ICE-lite side).
+    nomination: Nomination,
+    /// Last proof that the remote is there and holds the session's secrets:
+    /// an authenticated STUN check ([`Peer::mark_alive`]), SRTP or SRTCP
+    /// that decrypted. Other datagrams do not count.
+    last_alive: Instant,
     idle_timeout: Duration,
     stats_interval: Duration,
     next_stats: Instant,
     connected: bool,
     closed: bool,
+    /// An RTP packet decrypted since the last liveness check.
+    rtp_seen: bool,
     /// Client only: our senders, resolved once the answer is in.
     pending_senders: Vec<(MediaKind, RTCRtpSenderId, u32)>,
     /// Client only: the offer is out, the answer not yet applied.
@@ -707,12 +722,16 @@ impl Peer {
             payload_types,
             events: VecDeque::new(),
             stats: Stats::default(),
-            last_received: now,
+            out: VecDeque::new(),
+            guard: FlightGuard::new(now),
+            nomination: Nomination::default(),
+            last_alive: now,
             idle_timeout: config.idle_timeout,
             stats_interval: config.stats_interval,
             next_stats: now.checked_add(config.stats_interval).unwrap_or(now),
             connected: false,
             closed: false,
+            rtp_seen: false,
             pending_senders,
             awaiting_answer,
             is_client: awaiting_answer,
@@ -995,6 +1014,10 @@ impl Peer {
     }
 
     /// Feeds one datagram received from `from`.
+    ///
+    /// This does not count as a sign of life by itself: only SRTP/SRTCP
+    /// that decrypts does, and STUN checks the caller authenticated
+    /// ([`Peer::mark_alive`]; the [`crate::Router`] checks MESSAGE-INTEGRITY).
     pub fn handle_receive(
         &mut self,
         now: Instant,
@@ -1004,12 +1027,74 @@ impl Peer {
         if self.closed {
             return Ok(());
         }
-        self.last_received = now;
         self.stats.datagrams_received = self.stats.datagrams_received.saturating_add(1);
         self.stats.bytes_received = self
             .stats
             .bytes_received
             .saturating_add(datagram.len() as u64);
+        let class = demux::classify(datagram);
+        if class == Class::Dtls {
+            self.guard.received(now);
+        }
+        let first = self.out.len();
+        let res = self.read(now, from, datagram);
+        // A handshake datagram the stack did not answer: the remote is
+        // retransmitting its flight; ours must go again (RFC 6347 4.2.4).
+        if class == Class::Dtls
+            && handshake::is_handshake(datagram)
+            && !self
+                .out
+                .range(first..)
+                .any(|t| handshake::is_handshake(&t.contents))
+        {
+            let again = self.guard.unanswered(now);
+            self.out.extend(again);
+        }
+        if class == Class::Stun
+            && !self.is_client
+            && let Some(view) = StunView::parse(datagram)
+        {
+            self.retry_nomination(now, from, &view, datagram, first);
+        }
+        if self.take_alive() {
+            self.last_alive = now;
+            if class == Class::Rtp {
+                self.guard.finish();
+            }
+        }
+        self.answer_nacks(now);
+        res
+    }
+
+    /// ICE-lite: keeps a USE-CANDIDATE check the stack did not answer, and
+    /// hands it back after a success response from the same address (by
+    /// then the stack's own check of the pair has succeeded).
+    fn retry_nomination(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        view: &StunView<'_>,
+        datagram: &[u8],
+        first: usize,
+    ) {
+        if view.is_binding_request() {
+            let answered = handshake::answers(self.out.range(first..), from, &view.transaction_id);
+            self.nomination
+                .after_request(from, view, datagram, answered);
+        } else if view.is_binding_success()
+            && let Some(request) = self.nomination.retry(from)
+        {
+            let first = self.out.len();
+            let _ = self.read(now, from, &request);
+            if let Some(v) = StunView::parse(&request) {
+                let answered = handshake::answers(self.out.range(first..), from, &v.transaction_id);
+                self.nomination.after_request(from, &v, &request, answered);
+            }
+        }
+    }
+
+    /// The stack reads one datagram; what it sends in answer is queued.
+    fn read(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Result<(), Error> {
         let res = self.pc.handle_read(TaggedBytesMut {
             now,
             transport: TransportContext {
@@ -1021,8 +1106,39 @@ impl Peer {
             message: BytesMut::from(datagram),
         });
         self.pump();
-        self.answer_nacks(now);
+        self.drain_stack(now);
         res.map_err(Error::stack)
+    }
+
+    /// Moves what the stack has to send into our queue; its DTLS handshake
+    /// datagrams become the flight the guard keeps.
+    fn drain_stack(&mut self, now: Instant) {
+        let first = self.out.len();
+        while let Some(msg) = self.pc.poll_write() {
+            self.out.push_back(Transmit {
+                destination: msg.transport.peer_addr,
+                contents: msg.message,
+            });
+        }
+        if self.out.len() > first {
+            self.guard.sent(now, self.out.range(first..));
+        }
+    }
+
+    /// The remote proved it is there (an authenticated STUN check, as the
+    /// [`crate::Router`] reports it): its idle timer starts again.
+    pub fn mark_alive(&mut self, now: Instant) {
+        self.last_alive = self.last_alive.max(now);
+    }
+
+    /// Whether SRTP or SRTCP from the remote decrypted since the last call.
+    fn take_alive(&mut self) -> bool {
+        let rtcp = self
+            .feedback
+            .lock()
+            .map(|mut f| std::mem::take(&mut f.rtcp_seen))
+            .unwrap_or(false);
+        rtcp | std::mem::take(&mut self.rtp_seen)
     }
 
     /// Resends what NACKs (RFC 4585 6.2.1) ask for, from the send history.
@@ -1052,7 +1168,7 @@ impl Peer {
         if self.closed {
             return Ok(());
         }
-        if now.saturating_duration_since(self.last_received) >= self.idle_timeout {
+        if now.saturating_duration_since(self.last_alive) >= self.idle_timeout {
             self.close_with("no packet from the peer within the idle timeout");
             return Ok(());
         }
@@ -1060,8 +1176,11 @@ impl Peer {
             self.next_stats = now.checked_add(self.stats_interval).unwrap_or(now);
             self.events.push_back(Event::Stats(self.stats));
         }
+        let again = self.guard.handle_timeout(now);
+        self.out.extend(again);
         let res = self.pc.handle_timeout(now);
         self.pump();
+        self.drain_stack(now);
         res.map_err(Error::stack)
     }
 
@@ -1070,25 +1189,38 @@ impl Peer {
         if self.closed {
             return None;
         }
-        let idle = self.last_received.checked_add(self.idle_timeout);
-        [self.pc.poll_timeout(), idle, Some(self.next_stats)]
-            .into_iter()
-            .flatten()
-            .min()
+        let idle = self.last_alive.checked_add(self.idle_timeout);
+        [
+            self.pc.poll_timeout(),
+            idle,
+            Some(self.next_stats),
+            self.guard.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        let msg = self.pc.poll_write()?;
+        let t = match self.out.pop_front() {
+            Some(t) => t,
+            None => {
+                // Media and RTCP (never part of the handshake) come
+                // straight from the stack.
+                let msg = self.pc.poll_write()?;
+                Transmit {
+                    destination: msg.transport.peer_addr,
+                    contents: msg.message,
+                }
+            }
+        };
         self.stats.datagrams_sent = self.stats.datagrams_sent.saturating_add(1);
         self.stats.bytes_sent = self
             .stats
             .bytes_sent
-            .saturating_add(msg.message.len() as u64);
-        Some(Transmit {
-            destination: msg.transport.peer_addr,
-            contents: msg.message,
-        })
+            .saturating_add(t.contents.len() as u64);
+        Some(t)
     }
 
     /// Next event.
@@ -1212,6 +1344,7 @@ impl Peer {
         }
         while let Some(msg) = self.pc.poll_read() {
             if let RTCMessage::RtpPacket(_, packet) = msg.message {
+                self.rtp_seen = true;
                 self.stats.rtp_received = self.stats.rtp_received.saturating_add(1);
                 let pt = packet.header.payload_type;
                 let (kind, codec) = self

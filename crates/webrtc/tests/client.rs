@@ -86,8 +86,9 @@ fn run(play: bool, loss_percent: u64) -> (Seen, String, String) {
         matches!(client.accept_answer(now, &answer), Err(Error::Usage(_))),
         "an answer applies once"
     );
-    let mut router = Router::new(16);
-    router.insert(server.ice_ufrag(), 1u8);
+    let mut router = Router::new(16, 4);
+    let creds = server.ice_credentials().unwrap();
+    router.insert(&creds.ufrag, &creds.pwd, 1u8);
 
     let mut seen = Seen::default();
     let mut sent = 0u16;
@@ -99,7 +100,10 @@ fn run(play: bool, loss_percent: u64) -> (Seen, String, String) {
             while let Some(t) = client.poll_transmit() {
                 assert_eq!(t.destination, server_addr);
                 moved = true;
-                if router.route(client_addr, &t.contents) == Some(1) {
+                if let Some(r) = router.route(client_addr, &t.contents) {
+                    if r.authenticated {
+                        server.mark_alive(now);
+                    }
                     server
                         .handle_receive(now, client_addr, &t.contents)
                         .unwrap_or(());

@@ -110,8 +110,9 @@ fn run(loss_percent: u64, reorder_percent: u64, seed: u64) -> Run {
     let offer_sdp = client.local_description().unwrap().sdp;
 
     let (mut peer, answer) = Peer::accept(now, &offer_sdp, Role::Viewer, &config(server)).unwrap();
-    let mut router = Router::new(16);
-    router.insert(peer.ice_ufrag(), 7u8);
+    let mut router = Router::new(16, 4);
+    let creds = peer.ice_credentials().unwrap();
+    router.insert(&creds.ufrag, &creds.pwd, 7u8);
     client
         .set_remote_description(now, RTCSessionDescription::answer(answer.clone()).unwrap())
         .unwrap();
@@ -127,7 +128,10 @@ fn run(loss_percent: u64, reorder_percent: u64, seed: u64) -> Run {
         // client -> server (through the router)
         while let Some(msg) = client.poll_write() {
             assert_eq!(msg.transport.peer_addr, server);
-            if router.route(client_addr, &msg.message) == Some(7) {
+            if let Some(r) = router.route(client_addr, &msg.message) {
+                if r.authenticated {
+                    peer.mark_alive(now);
+                }
                 peer.handle_receive(now, client_addr, &msg.message)
                     .unwrap_or(());
             }

@@ -4,39 +4,47 @@
 //! protocol: routes (`POST /{app}/{stream}/whip` and `/whep`, then `PATCH`,
 //! `DELETE` on the resource URL it returns in `Location`), content types,
 //! `ETag`/`If-Match`, CORS, status codes and their reasons. What a session
-//! *is* (a WebRTC peer, a stream in a hub) is the application's, behind the
-//! [`Backend`] trait. No sockets, no clock, no ambient randomness: the caller
+//! *is* (a WebRTC peer, a stream in a hub), and which resources exist, is
+//! the application's, behind the [`Backend`] trait: the server keeps no
+//! state of its own, so a backend can answer an offer without holding the
+//! lock its media loop uses, and keep its sessions in one place. No sockets, no clock, no ambient randomness: the caller
 //! reads the body (at most [`Config::max_body`] bytes), passes 16 random
 //! bytes per request for resource ids, and writes the response.
 //!
 //! ```
+//! use std::collections::HashMap;
 //! use bytes::Bytes;
-//! use rts_whip::{Backend, Config, CreateError, Denied, IceParams, ResourceId, Server, Target};
+//! use rts_whip::{Backend, Config, CreateError, Denied, IceParams, Resource, ResourceId, Server, Target};
 //!
-//! struct Echo;
+//! #[derive(Default)]
+//! struct Echo(HashMap<ResourceId, Resource>);
 //! impl Backend for Echo {
 //!     fn authorize(&mut self, _: &http::request::Parts, _: &Target) -> Result<(), Denied> { Ok(()) }
-//!     fn create(&mut self, _: &Target, offer: &str, _: ResourceId) -> Result<String, CreateError> {
+//!     fn create(&mut self, target: &Target, offer: &str, id: ResourceId) -> Result<String, CreateError> {
+//!         self.0.insert(id, Resource { target: target.clone(), generation: 0 });
 //!         Ok(offer.replace("a=sendonly", "a=recvonly"))
 //!     }
+//!     fn resource(&mut self, id: ResourceId) -> Option<Resource> { self.0.get(&id).cloned() }
 //!     fn trickle(&mut self, _: ResourceId, _: &rts_whip::SdpFrag) -> Result<(), CreateError> { Ok(()) }
-//!     fn restart_ice(&mut self, _: ResourceId, _: &rts_whip::SdpFrag) -> Result<IceParams, CreateError> {
+//!     fn restart_ice(&mut self, id: ResourceId, _: &rts_whip::SdpFrag) -> Result<IceParams, CreateError> {
+//!         if let Some(r) = self.0.get_mut(&id) { r.generation += 1 }
 //!         Ok(IceParams { ufrag: "u2".into(), pwd: "p".repeat(22) })
 //!     }
-//!     fn delete(&mut self, _: ResourceId) {}
+//!     fn delete(&mut self, id: ResourceId) { self.0.remove(&id); }
 //! }
 //!
-//! let mut server = Server::new(Config::default());
+//! let server = Server::new(Config::default());
+//! let mut sessions = Echo::default();
 //! let req = http::Request::post("/live/demo/whip")
 //!     .header("content-type", "application/sdp")
 //!     .body(Bytes::from_static(b"v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\n"))?;
-//! let resp = server.handle(req, &mut Echo, [7; 16]);
+//! let resp = server.handle(req, &mut sessions, [7; 16]);
 //! assert_eq!(resp.status(), 201);
 //! let location = resp.headers()["location"].to_str()?;
 //! assert_eq!(location, "/live/demo/whip/07070707070707070707070707070707");
 //!
 //! let delete = http::Request::delete(location).body(Bytes::new())?;
-//! assert_eq!(server.handle(delete, &mut Echo, [0; 16]).status(), 200);
+//! assert_eq!(server.handle(delete, &mut sessions, [0; 16]).status(), 200);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -63,7 +71,6 @@
     )
 )]
 
-use std::collections::HashMap;
 use std::fmt;
 
 use bytes::Bytes;
@@ -163,8 +170,6 @@ pub struct Config {
     pub max_body: usize,
     /// ICE servers announced with `Link` headers on 201 and OPTIONS.
     pub ice_servers: Vec<IceServer>,
-    /// Most resources alive at once; past it, POST gets 503.
-    pub max_resources: usize,
 }
 
 impl Default for Config {
@@ -173,9 +178,34 @@ impl Default for Config {
             allowed_origin: Some("*".into()),
             max_body: 64 * 1024,
             ice_servers: Vec::new(),
-            max_resources: 10_000,
         }
     }
+}
+
+/// A live resource, as the backend keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// What it was created for.
+    pub target: Target,
+    /// Bumped by every ICE restart; part of the ETag.
+    pub generation: u32,
+}
+
+impl Resource {
+    fn etag(&self, id: ResourceId) -> String {
+        format!("\"{id}-{}\"", self.generation)
+    }
+}
+
+/// The resource URL path of `id` for `target`:
+/// `/{app}/{stream}/{whip|whep}/{id}`.
+pub fn location(target: &Target, id: ResourceId) -> String {
+    format!(
+        "/{}/{}/{}/{id}",
+        target.app,
+        target.stream,
+        target.kind.segment()
+    )
 }
 
 /// A refusal from [`Backend::authorize`].
@@ -233,45 +263,37 @@ impl CreateError {
     }
 }
 
-/// What the application provides: authorization and the sessions.
+/// What the application provides: authorization and the sessions, which
+/// are the resources.
 pub trait Backend {
     /// Checks a POST's credentials (`Authorization: Bearer …`, the query's
     /// `auth_key`, the `Host`) before anything is created.
     fn authorize(&mut self, request: &http::request::Parts, target: &Target) -> Result<(), Denied>;
-    /// Creates the session for `offer` under `id`; returns the SDP answer.
+    /// Creates the session for `offer` under `id` (a resource of generation
+    /// 0); returns the SDP answer. Past the backend's limits: 503
+    /// ([`CreateError::Unavailable`]).
     fn create(
         &mut self,
         target: &Target,
         offer: &str,
         id: ResourceId,
     ) -> Result<String, CreateError>;
+    /// The live resource `id`, if any (it ended when its session did).
+    fn resource(&mut self, id: ResourceId) -> Option<Resource>;
     /// Remote candidates trickled in by the client.
     fn trickle(&mut self, id: ResourceId, frag: &SdpFrag) -> Result<(), CreateError>;
     /// ICE restart with the client's new credentials; returns the server's
-    /// new ICE credentials.
+    /// new ICE credentials. The resource's generation goes up by one.
     fn restart_ice(&mut self, id: ResourceId, frag: &SdpFrag) -> Result<IceParams, CreateError>;
     /// The client ended the session (DELETE).
     fn delete(&mut self, id: ResourceId);
 }
 
-#[derive(Debug, Clone)]
-struct Resource {
-    target: Target,
-    /// Bumped by every ICE restart; part of the ETag.
-    generation: u32,
-}
-
-impl Resource {
-    fn etag(&self, id: ResourceId) -> String {
-        format!("\"{id}-{}\"", self.generation)
-    }
-}
-
-/// The WHIP/WHEP protocol state: live resources and their ETags.
+/// The WHIP/WHEP protocol: requests in, responses out (no state of its
+/// own; the [`Backend`] keeps the resources).
 #[derive(Debug)]
 pub struct Server {
     config: Config,
-    resources: HashMap<ResourceId, Resource>,
 }
 
 enum Route {
@@ -311,12 +333,9 @@ fn content_type_is(parts: &http::request::Parts, want: &str) -> bool {
 }
 
 impl Server {
-    /// An endpoint with no resources.
+    /// An endpoint.
     pub fn new(config: Config) -> Self {
-        Self {
-            config,
-            resources: HashMap::new(),
-        }
+        Self { config }
     }
 
     /// The configuration.
@@ -324,34 +343,10 @@ impl Server {
         &self.config
     }
 
-    /// Live resources and what they are for.
-    pub fn resources(&self) -> impl Iterator<Item = (ResourceId, &Target)> {
-        self.resources.iter().map(|(id, r)| (*id, &r.target))
-    }
-
-    /// Forgets a resource whose session ended by itself (peer timed out,
-    /// stream ended); later PATCH/DELETE on it get 404. Returns whether it
-    /// existed.
-    pub fn remove(&mut self, id: ResourceId) -> bool {
-        self.resources.remove(&id).is_some()
-    }
-
-    /// The resource URL path of `id`, if it is live.
-    pub fn location(&self, id: ResourceId) -> Option<String> {
-        self.resources.get(&id).map(|r| {
-            format!(
-                "/{}/{}/{}/{id}",
-                r.target.app,
-                r.target.stream,
-                r.target.kind.segment()
-            )
-        })
-    }
-
     /// Answers one request. `random` is fresh randomness for the id of a
     /// resource this request may create.
     pub fn handle<B: Backend>(
-        &mut self,
+        &self,
         request: Request<Bytes>,
         backend: &mut B,
         random: [u8; 16],
@@ -367,11 +362,10 @@ impl Server {
                 Method::OPTIONS => self.preflight(true),
                 _ => not_allowed("POST, OPTIONS"),
             },
-            Some(Route::Resource(target, id)) => match self.resources.get(&id) {
+            Some(Route::Resource(target, id)) => match backend.resource(id) {
                 Some(r) if r.target == target => match parts.method {
-                    Method::PATCH => self.patch(&parts, body, id, backend),
+                    Method::PATCH => self.patch(&parts, body, id, &r, backend),
                     Method::DELETE => {
-                        self.resources.remove(&id);
                         backend.delete(id);
                         empty(StatusCode::OK)
                     }
@@ -389,7 +383,7 @@ impl Server {
     }
 
     fn post<B: Backend>(
-        &mut self,
+        &self,
         parts: &http::request::Parts,
         body: Bytes,
         target: Target,
@@ -420,13 +414,7 @@ impl Server {
                 "the body is not an SDP offer (it must start with v=0 and have m= sections)",
             );
         }
-        if self.resources.len() >= self.config.max_resources {
-            return text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many sessions on this server; try again later",
-            );
-        }
-        if self.resources.contains_key(&id) {
+        if backend.resource(id).is_some() {
             // 2^-128 unless the caller reuses randomness: refuse rather than alias.
             return text(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -437,13 +425,12 @@ impl Server {
             Ok(answer) => answer,
             Err(e) => return text(e.status(), &e.to_string()),
         };
-        let resource = Resource {
-            target,
+        let etag = Resource {
+            target: target.clone(),
             generation: 0,
-        };
-        let etag = resource.etag(id);
-        self.resources.insert(id, resource);
-        let location = self.location(id).unwrap_or_default();
+        }
+        .etag(id);
+        let location = location(&target, id);
         let mut response = with_body(StatusCode::CREATED, SDP, Bytes::from(answer));
         let h = response.headers_mut();
         insert(h, header::LOCATION, &location);
@@ -453,10 +440,11 @@ impl Server {
     }
 
     fn patch<B: Backend>(
-        &mut self,
+        &self,
         parts: &http::request::Parts,
         body: Bytes,
         id: ResourceId,
+        resource: &Resource,
         backend: &mut B,
     ) -> Response<Bytes> {
         if !content_type_is(parts, SDPFRAG) {
@@ -468,9 +456,6 @@ impl Server {
         if body.len() > self.config.max_body {
             return text(StatusCode::PAYLOAD_TOO_LARGE, "the sdpfrag is too large");
         }
-        let Some(resource) = self.resources.get_mut(&id) else {
-            return text(StatusCode::NOT_FOUND, "no such session");
-        };
         let if_match = parts
             .headers
             .get(header::IF_MATCH)
@@ -498,8 +483,16 @@ impl Server {
         if restart {
             match backend.restart_ice(id, &frag) {
                 Ok(ice) => {
-                    resource.generation = resource.generation.wrapping_add(1);
-                    let etag = resource.etag(id);
+                    let etag = backend.resource(id).map_or_else(
+                        || {
+                            Resource {
+                                target: resource.target.clone(),
+                                generation: resource.generation.wrapping_add(1),
+                            }
+                            .etag(id)
+                        },
+                        |r| r.etag(id),
+                    );
                     let mut response =
                         with_body(StatusCode::OK, SDPFRAG, Bytes::from(ice.to_sdpfrag()));
                     insert(response.headers_mut(), header::ETAG, &etag);

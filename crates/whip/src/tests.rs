@@ -11,6 +11,8 @@ struct Fake {
     trickled: Vec<SdpFrag>,
     restarts: u32,
     token: Option<&'static str>,
+    /// Past this many resources, create answers 503.
+    max: Option<usize>,
 }
 
 impl Backend for Fake {
@@ -39,6 +41,9 @@ impl Backend for Fake {
         id: ResourceId,
     ) -> Result<String, CreateError> {
         let name = format!("{}/{}", target.app, target.stream);
+        if self.max.is_some_and(|m| self.created.len() >= m) {
+            return Err(CreateError::Unavailable("too many sessions".into()));
+        }
         if !offer.contains("m=video") {
             return Err(CreateError::BadSdp("no usable codec: offer H.264".into()));
         }
@@ -54,6 +59,16 @@ impl Backend for Fake {
         }
         self.created.push((target.clone(), id));
         Ok("v=0\r\nanswer\r\n".into())
+    }
+    fn resource(&mut self, id: ResourceId) -> Option<Resource> {
+        let restarts = self.restarts;
+        self.created
+            .iter()
+            .find(|(_, i)| *i == id)
+            .map(|(t, _)| Resource {
+                target: t.clone(),
+                generation: restarts,
+            })
     }
     fn trickle(&mut self, _id: ResourceId, frag: &SdpFrag) -> Result<(), CreateError> {
         self.trickled.push(frag.clone());
@@ -91,7 +106,7 @@ fn body(r: &Response<Bytes>) -> &str {
 
 #[test]
 fn publish_play_delete_lifecycle() {
-    let mut server = Server::new(Config::default());
+    let server = Server::new(Config::default());
     let mut b = Fake::default();
 
     // WHEP before anyone publishes: 404 with the stream named.
@@ -132,11 +147,11 @@ fn publish_play_delete_lifecycle() {
     let r = server.handle(post("/live/demo/whip", SDP, OFFER), &mut b, [3; 16]);
     assert_eq!(r.status(), 409);
     assert!(body(&r).contains("already publishing"));
-    assert_eq!(server.resources().count(), 1);
+    assert_eq!(b.created.len(), 1);
 
     let r = server.handle(post("/live/demo/whep", SDP, OFFER), &mut b, [4; 16]);
     assert_eq!(r.status(), 201);
-    assert_eq!(server.resources().count(), 2);
+    assert_eq!(b.created.len(), 2);
 
     // DELETE frees the session, in server state and in the backend.
     let r = server.handle(
@@ -146,7 +161,7 @@ fn publish_play_delete_lifecycle() {
     );
     assert_eq!(r.status(), 200);
     assert_eq!(b.deleted, [ResourceId([2; 16])]);
-    assert_eq!(server.resources().count(), 1);
+    assert_eq!(b.created.len(), 1);
     let r = server.handle(
         Request::delete(&whip_location).body(Bytes::new()).unwrap(),
         &mut b,
@@ -164,7 +179,7 @@ fn publish_play_delete_lifecycle() {
 
 #[test]
 fn request_errors_have_statuses_and_reasons() {
-    let mut server = Server::new(Config {
+    let server = Server::new(Config {
         max_body: 200,
         ..Config::default()
     });
@@ -222,7 +237,7 @@ fn request_errors_have_statuses_and_reasons() {
         assert_eq!(r.status(), status, "{what}: {}", body(&r));
         assert!(body(&r).contains(needle), "{what}: {}", body(&r));
     }
-    assert_eq!(server.resources().count(), 0);
+    assert_eq!(b.created.len(), 0);
     let r = server.handle(
         Request::get("/live/demo/whip").body(Bytes::new()).unwrap(),
         &mut b,
@@ -233,7 +248,7 @@ fn request_errors_have_statuses_and_reasons() {
 
 #[test]
 fn authorization_hook_gives_401_and_403() {
-    let mut server = Server::new(Config::default());
+    let server = Server::new(Config::default());
     let mut b = Fake {
         token: Some("s3cret"),
         ..Fake::default()
@@ -254,7 +269,7 @@ fn authorization_hook_gives_401_and_403() {
 
 #[test]
 fn trickle_restart_and_etags() {
-    let mut server = Server::new(Config::default());
+    let server = Server::new(Config::default());
     let mut b = Fake::default();
     let r = server.handle(post("/live/demo/whip", SDP, OFFER), &mut b, [2; 16]);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
@@ -335,7 +350,7 @@ fn cors_preflight_and_links() {
         ],
         ..Config::default()
     };
-    let mut server = Server::new(config);
+    let server = Server::new(config);
     let mut b = Fake::default();
     let r = server.handle(
         Request::options("/live/demo/whip")
@@ -379,7 +394,7 @@ fn cors_preflight_and_links() {
     );
     assert_eq!(r.headers()["accept-patch"], SDPFRAG);
 
-    let mut quiet = Server::new(Config {
+    let quiet = Server::new(Config {
         allowed_origin: None,
         ..Config::default()
     });
@@ -394,23 +409,31 @@ fn cors_preflight_and_links() {
 }
 
 #[test]
-fn removed_resources_are_gone_and_limits_hold() {
-    let mut server = Server::new(Config {
-        max_resources: 1,
-        ..Config::default()
-    });
-    let mut b = Fake::default();
+fn ended_resources_are_gone_and_limits_hold() {
+    let server = Server::new(Config::default());
+    let mut b = Fake {
+        max: Some(1),
+        ..Fake::default()
+    };
+    let r = server.handle(post("/live/a/whip", SDP, OFFER), &mut b, [1; 16]);
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(
-        server
-            .handle(post("/live/a/whip", SDP, OFFER), &mut b, [1; 16])
-            .status(),
-        201
+        location,
+        super::location(&b.created[0].0, ResourceId([1; 16]))
     );
+    // Past the backend's limit: 503 with its reason.
     let r = server.handle(post("/live/b/whip", SDP, OFFER), &mut b, [2; 16]);
     assert_eq!(r.status(), 503);
-    assert!(server.remove(ResourceId([1; 16])));
-    assert!(!server.remove(ResourceId([1; 16])));
-    assert_eq!(server.location(ResourceId([1; 16])), None);
+    assert!(body(&r).contains("too many sessions"));
+    // The session ended by itself (the backend forgot it): its URL is gone.
+    b.created.clear();
+    b.publishing.clear();
+    let patch = Request::patch(location.as_str())
+        .header("content-type", SDPFRAG)
+        .body(Bytes::from_static(b"a=end-of-candidates\r\n"))
+        .unwrap();
+    assert_eq!(server.handle(patch, &mut b, [0; 16]).status(), 404);
     // A reused id is refused instead of aliasing a live resource.
     assert_eq!(
         server
@@ -418,14 +441,10 @@ fn removed_resources_are_gone_and_limits_hold() {
             .status(),
         201
     );
-    let mut big = Server::new(Config::default());
+    b.max = None;
     assert_eq!(
-        big.handle(post("/live/c/whip", SDP, OFFER), &mut b, [3; 16])
-            .status(),
-        201
-    );
-    assert_eq!(
-        big.handle(post("/live/d/whip", SDP, OFFER), &mut b, [3; 16])
+        server
+            .handle(post("/live/d/whip", SDP, OFFER), &mut b, [2; 16])
             .status(),
         503
     );
@@ -437,11 +456,11 @@ proptest::proptest! {
     #[test]
     fn arbitrary_requests(method in "(GET|POST|PATCH|DELETE|OPTIONS|PUT)", path in "/[a-z/0-9.]{0,40}",
                           ct in "(application/sdp|application/trickle-ice-sdpfrag|text/plain)", text in ".{0,200}") {
-        let mut server = Server::new(Config::default());
+        let server = Server::new(Config::default());
         let mut b = Fake::default();
         let req = Request::builder().method(method.as_str()).uri(path.as_str()).header("content-type", ct)
             .body(Bytes::from(text)).unwrap();
         let r = server.handle(req, &mut b, [5; 16]);
-        proptest::prop_assert_eq!(server.resources().count(), usize::from(r.status() == 201));
+        proptest::prop_assert_eq!(b.created.len(), usize::from(r.status() == 201));
     }
 }

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rts_server::Server;
 use rts_server::config::Config;
 
+pub(crate) mod relay;
+
 pub(crate) const KEY: &str = "primary-test-key";
 pub(crate) const KEY2: &str = "secondary-test-key";
 
@@ -15,6 +17,7 @@ pub(crate) struct TestServer {
     pub(crate) rt: Option<tokio::runtime::Runtime>,
     pub(crate) rtmp: SocketAddr,
     pub(crate) http: SocketAddr,
+    pub(crate) rtc: SocketAddr,
     pub(crate) hub: rts_server::Hub,
     pub(crate) token: String,
     pub(crate) stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -40,7 +43,7 @@ pub(crate) fn server(edit: impl FnOnce(&mut Config)) -> TestServer {
         .build()
         .unwrap();
     let server = rt.block_on(Server::bind(c)).unwrap();
-    let (rtmp, http) = (server.rtmp_addr(), server.http_addr());
+    let (rtmp, http, rtc) = (server.rtmp_addr(), server.http_addr(), server.rtc_addr());
     let hub = server.hub().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let done = rt.spawn(server.run(async {
@@ -50,6 +53,7 @@ pub(crate) fn server(edit: impl FnOnce(&mut Config)) -> TestServer {
         rt: Some(rt),
         rtmp,
         http,
+        rtc,
         hub,
         token: "test-token".into(),
         stop: Some(tx),
