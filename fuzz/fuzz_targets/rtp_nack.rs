@@ -24,6 +24,8 @@ fuzz_target!(|data: &[u8]| {
         max_packets: 64,
         max_age: Duration::from_millis(500),
         max_retransmissions: cap,
+        // Every NACK comes at the same instant: count against the cap only.
+        min_resend_interval: Duration::ZERO,
         rtx: use_rtx.then_some(Rtx {
             ssrc: 8,
             payload_type: 97,

@@ -18,6 +18,13 @@ async function startOne(url, i) {
     v.pc = pc;
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
+    // A media element to play into: without a sink Chromium decodes no audio.
+    const el = document.createElement('video');
+    el.muted = true;
+    el.autoplay = true;
+    document.body.appendChild(el);
+    const ms = new MediaStream();
+    pc.ontrack = (e) => { ms.addTrack(e.track); el.srcObject = ms; };
     await pc.setLocalDescription(await pc.createOffer());
     await new Promise((r) => {
       if (pc.iceGatheringState === 'complete') return r();

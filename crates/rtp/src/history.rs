@@ -4,7 +4,10 @@
 //! the original packet otherwise.
 //!
 //! The history is bounded by packet count and age; each packet is resent at
-//! most `max_retransmissions` times. Retransmissions share the original's
+//! most `max_retransmissions` times, and not again within
+//! `min_resend_interval` (a receiver repeats a NACK until the packet
+//! arrives; repeats that cross a retransmission in flight are not answered
+//! twice). Retransmissions share the original's
 //! payload bytes (the OSN is a prefix, not a copy).
 
 use std::collections::VecDeque;
@@ -36,6 +39,8 @@ pub struct Config {
     pub max_age: Duration,
     /// Retransmissions per packet.
     pub max_retransmissions: u8,
+    /// A packet is not resent again sooner than this.
+    pub min_resend_interval: Duration,
     /// RTX when negotiated; `None` resends the original packet.
     pub rtx: Option<Rtx>,
 }
@@ -46,7 +51,10 @@ impl Default for Config {
             ssrc: 0,
             max_packets: 1024,
             max_age: Duration::from_secs(1),
-            max_retransmissions: 3,
+            // Each retransmission can be lost too: at 10 % loss each way,
+            // ten tries leave one lost packet in 10^10 unrecovered.
+            max_retransmissions: 10,
+            min_resend_interval: Duration::from_millis(10),
             rtx: None,
         }
     }
@@ -65,6 +73,8 @@ pub struct Stats {
     pub missing: u64,
     /// Requests refused because the packet reached its retransmission cap.
     pub capped: u64,
+    /// Requests not answered because the packet was resent just before.
+    pub too_soon: u64,
     /// Bytes of retransmitted payload.
     pub retransmitted_bytes: u64,
 }
@@ -75,6 +85,7 @@ struct Entry {
     sent: Instant,
     packet: Packet,
     resent: u8,
+    last_resent: Option<Instant>,
 }
 
 /// The send history of one media stream.
@@ -140,6 +151,7 @@ impl SendHistory {
             sent: now,
             packet: packet.clone(),
             resent: 0,
+            last_resent: None,
         });
         self.evict(now);
     }
@@ -156,7 +168,7 @@ impl SendHistory {
         let mut queued = 0usize;
         for pair in &nack.nacks {
             for seq in pair.packet_list() {
-                if self.resend(seq) {
+                if self.resend(now, seq) {
                     queued = queued.saturating_add(1);
                 }
             }
@@ -164,8 +176,9 @@ impl SendHistory {
         queued
     }
 
-    /// Queues a retransmission of `seq` if allowed; whether it was queued.
-    pub fn resend(&mut self, seq: u16) -> bool {
+    /// Queues a retransmission of `seq` at `now` if allowed; whether it was
+    /// queued.
+    pub fn resend(&mut self, now: Instant, seq: u16) -> bool {
         self.stats.requested = self.stats.requested.saturating_add(1);
         let Some(back) = self.entries.back() else {
             self.stats.missing = self.stats.missing.saturating_add(1);
@@ -189,7 +202,15 @@ impl SendHistory {
             self.stats.capped = self.stats.capped.saturating_add(1);
             return false;
         }
+        if entry
+            .last_resent
+            .is_some_and(|t| now.saturating_duration_since(t) < self.config.min_resend_interval)
+        {
+            self.stats.too_soon = self.stats.too_soon.saturating_add(1);
+            return false;
+        }
         entry.resent = entry.resent.saturating_add(1);
+        entry.last_resent = Some(now);
         let orig = &entry.packet;
         let pkt = match self.config.rtx {
             Some(rtx) => {
@@ -289,13 +310,18 @@ mod tests {
         assert_eq!(osn, 65535);
         assert_eq!(orig, pkt(65535).payload.to_bytes());
         assert_eq!(h.poll_transmit().unwrap().sequence_number, 101);
-        h.on_nack(t0, &nack(&[1]));
-        h.on_nack(t0, &nack(&[1]));
+        h.on_nack(t0 + Duration::from_millis(20), &nack(&[1]));
+        h.on_nack(t0 + Duration::from_millis(40), &nack(&[1]));
         let s = h.stats();
         assert_eq!(
             (s.requested, s.retransmitted, s.missing, s.capped),
             (5, 3, 1, 1)
         );
+        // A repeat that crosses the retransmission in flight: not again.
+        assert_eq!(h.on_nack(t0, &nack(&[0])), 1);
+        assert_eq!(h.on_nack(t0 + Duration::from_millis(5), &nack(&[0])), 0);
+        assert_eq!(h.stats().too_soon, 1);
+        assert_eq!(h.on_nack(t0 + Duration::from_millis(15), &nack(&[0])), 1);
         // Another SSRC's NACK is ignored; age eviction.
         let mut other = nack(&[2]);
         other.media_ssrc = 9;

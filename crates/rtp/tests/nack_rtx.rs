@@ -94,6 +94,7 @@ fn simulate(rtx: bool, loss_percent: u64, seed: u64) -> Result {
         max_packets: 4096,
         max_age: Duration::from_secs(2),
         max_retransmissions: 10,
+        min_resend_interval: Duration::from_millis(10),
         rtx: rtx.then_some(Rtx {
             ssrc: RTX_SSRC,
             payload_type: 97,
