@@ -9,8 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
 
 use rts_whip::{
-    Backend, Config, CreateError, Denied, IceParams, Resource, ResourceId, SdpFrag, Server,
-    Target,
+    Backend, Config, CreateError, Denied, IceParams, Resource, ResourceId, SdpFrag, Server, Target,
 };
 
 /// Answers as the op byte says; keeps its resources.

@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 // Plays a WHEP endpoint in headless Chromium for a few seconds and prints
 // one JSON line: time to first decoded frame, frames received/decoded,
-// audio codec and samples. Exit 0 when video frames were decoded.
+// audio codec and samples, the selected candidate pair. Exit 0 when video
+// frames were decoded. PC_CONFIG is an RTCPeerConnection configuration in
+// JSON (e.g. TURN servers and `"iceTransportPolicy":"relay"`).
 //
-//   node whep_play.js URL [seconds]
+//   node whep_play.js URL [seconds] [PC_CONFIG]
 'use strict';
 const { open, sleep } = require('./chromium');
 
 // Runs in the page.
-async function play(url) {
+async function play(url, config) {
   const t0 = performance.now();
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection(config || {});
   pc.addTransceiver('video', { direction: 'recvonly' });
   pc.addTransceiver('audio', { direction: 'recvonly' });
   const video = document.createElement('video');
@@ -57,6 +59,17 @@ async function stats() {
   const out = { firstFrameMs: window.__rts.firstFrameMs, firstPacketMs: window.__rts.firstPacketMs, connectedMs: window.__rts.connectedMs, answerMs: window.__rts.answerMs, connectionState: window.__rts.pc.connectionState, video: {}, audio: {} };
   const codecs = {};
   s.forEach((r) => { if (r.type === 'codec') codecs[r.id] = r.mimeType; });
+  const byId = {};
+  s.forEach((r) => { byId[r.id] = r; });
+  s.forEach((r) => {
+    if (r.type === 'transport' && r.selectedCandidatePairId && byId[r.selectedCandidatePairId]) {
+      const pair = byId[r.selectedCandidatePairId];
+      const local = byId[pair.localCandidateId] || {};
+      const remote = byId[pair.remoteCandidateId] || {};
+      out.selectedPair = { local: { type: local.candidateType, protocol: local.protocol, relayProtocol: local.relayProtocol },
+        remote: { type: remote.candidateType, protocol: remote.protocol, address: remote.address, port: remote.port } };
+    }
+  });
   s.forEach((r) => {
     if (r.type !== 'inbound-rtp') return;
     const o = r.kind === 'video' ? out.video : out.audio;
@@ -82,6 +95,7 @@ async function stop() {
 (async () => {
   const url = process.argv[2];
   const seconds = Number(process.argv[3] || 5);
+  const pcConfig = process.argv[4] ? JSON.parse(process.argv[4]) : {};
   if (!url) { console.error('usage: node whep_play.js URL [seconds]'); process.exit(2); }
   const out = { url, ok: false };
   let browser;
@@ -90,7 +104,7 @@ async function stop() {
     const { page } = browser;
     await page.goto(new URL('/', url).toString()).catch(() => {});
     await page.evaluate((u) => { window.__rtsBase = u; }, url);
-    await page.evaluate(`(${play.toString()})(${JSON.stringify(url)})`);
+    await page.evaluate(`(${play.toString()})(${JSON.stringify(url)}, ${JSON.stringify(pcConfig)})`);
     const deadline = Date.now() + 10000;
     let st = await page.evaluate(`(${stats.toString()})()`);
     while (st.firstFrameMs === null && Date.now() < deadline && st.connectionState !== 'failed') {

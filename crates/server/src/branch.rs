@@ -210,6 +210,9 @@ pub struct Converter {
     sync: Interleave,
     /// Converted for browsers, or as published.
     delivery: Delivery,
+    /// Tests: panic at the next frame (a bug in a codec, simulated).
+    #[cfg(test)]
+    panic_next: bool,
 }
 
 impl std::fmt::Debug for Converter {
@@ -255,6 +258,8 @@ impl Converter {
             audio_from: None,
             sync: Interleave::default(),
             delivery,
+            #[cfg(test)]
+            panic_next: false,
         })
     }
 
@@ -348,6 +353,10 @@ impl Converter {
 
     /// Converts one frame from the hub.
     pub fn push(&mut self, frame: &Frame) {
+        #[cfg(test)]
+        if self.panic_next {
+            panic!("simulated codec bug");
+        }
         match frame.kind {
             FrameKind::Video => self.push_video(frame),
             FrameKind::Audio => self.push_audio(frame),
@@ -853,6 +862,39 @@ mod tests {
         }
         let released: Vec<u32> = times(&out).iter().map(|(_, t)| *t).collect();
         assert_eq!(released, [20, 40]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_branch_that_panics_ends_its_viewers_with_a_reason() {
+        use crate::config::Limits;
+        use crate::hub::{FrameKind, Protocol};
+        let hub = Hub::new(Limits::default(), Arc::default());
+        let key = StreamKey::new("push.localhost", "live", "demo");
+        let mut publisher = hub.publish(key.clone(), Instant::now()).unwrap();
+        let viewer = hub
+            .play(&key, Protocol::Conversion, Instant::now())
+            .unwrap();
+        let mut conv = Converter::new(Mode::Auto, None, Delivery::Converted).unwrap();
+        conv.panic_next = true;
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let mut branch = spawn(key.clone(), viewer, hub.clone(), conv, wake).unwrap();
+        publisher.push(
+            Instant::now(),
+            FrameKind::Audio,
+            0,
+            Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
+        );
+        let out = tokio::time::timeout(Duration::from_secs(10), branch.rx.recv())
+            .await
+            .expect("the branch reports before 10 s");
+        match out {
+            Some(BranchOut::Ended(why)) => assert!(why.contains("conversion failed"), "{why}"),
+            other => panic!("expected the end of the branch, got {other:?}"),
+        }
+        assert_eq!(hub.metrics().errors(ErrorKind::Internal), 1);
+        // The thread is gone: nothing more comes, the channel is closed.
+        let rest = tokio::time::timeout(Duration::from_secs(10), branch.rx.recv()).await;
+        assert!(matches!(rest, Ok(None)));
     }
 
     #[test]

@@ -117,6 +117,25 @@ pub struct WebRtc {
     pub transcode_kbps: u32,
     /// Most WebRTC sessions at once.
     pub max_sessions: usize,
+    /// STUN/TURN servers offered to WHIP/WHEP clients in `Link` headers
+    /// (RFC 9725 4.6), for viewers behind NATs and firewalls
+    /// (docs/nat-and-firewalls.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// A STUN or TURN server for clients (`[[webrtc.ice_servers]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    /// `stun:host:port`, `turn:host:port?transport=udp` or `turns:host:443?transport=tcp`.
+    pub url: String,
+    /// TURN username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 impl Default for WebRtc {
@@ -126,6 +145,7 @@ impl Default for WebRtc {
             bframes: BFrames::Auto,
             transcode_kbps: 0,
             max_sessions: 2000,
+            ice_servers: Vec::new(),
         }
     }
 }
@@ -351,6 +371,31 @@ impl Config {
     /// Checks the configuration and fills what is left to the server:
     /// random keys and API token.
     pub fn finish(&mut self) -> Result<(), ConfigError> {
+        for (i, ice) in self.webrtc.ice_servers.iter().enumerate() {
+            let scheme_ok = ["stun:", "stuns:", "turn:", "turns:"]
+                .iter()
+                .any(|p| ice.url.starts_with(p));
+            let header_safe = [
+                Some(&ice.url),
+                ice.username.as_ref(),
+                ice.credential.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .all(|v| v.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"'));
+            if !scheme_ok || !header_safe {
+                return Err(invalid(
+                    format!("webrtc.ice_servers[{i}]"),
+                    "needs a stun:, stuns:, turn: or turns: url, and printable ASCII without quotes",
+                ));
+            }
+            if ice.url.starts_with("turn") && (ice.username.is_none() || ice.credential.is_none()) {
+                return Err(invalid(
+                    format!("webrtc.ice_servers[{i}]"),
+                    "a TURN server needs username and credential",
+                ));
+            }
+        }
         if self.domains.len() > MAX_DOMAINS {
             return Err(invalid(
                 "domain",
@@ -606,6 +651,12 @@ candidates = []
 bframes = "auto"             # auto | transcode | drop (B-frame removal for WebRTC)
 transcode_kbps = 0           # 0: from the input's bitrate
 max_sessions = 2000
+# STUN/TURN servers announced to WHIP/WHEP clients (Link headers), e.g. for
+# viewers behind firewalls that block UDP (docs/nat-and-firewalls.md):
+# [[webrtc.ice_servers]]
+# url = "turn:turn.example.com:3478?transport=udp"
+# username = "rts"
+# credential = "change-me"
 
 # At most 20 domains. Unknown hosts map to the default (first) domain of the
 # kind the request needs; ?vhost=NAME picks a domain explicitly.
@@ -702,6 +753,23 @@ mod tests {
         );
         assert!(
             err("[[domain]]\nname='a'\nkind='ingest'\n").contains("streaming domain is required")
+        );
+    }
+
+    #[test]
+    fn ice_servers_are_checked() {
+        let ok = Config::parse(
+            "[[webrtc.ice_servers]]\nurl='turn:t.example:3478?transport=udp'\nusername='u'\ncredential='p'\n",
+        )
+        .unwrap();
+        assert_eq!(ok.webrtc.ice_servers.len(), 1);
+        assert!(
+            err("[[webrtc.ice_servers]]\nurl='turn:t.example:3478'\n")
+                .contains("needs username and credential")
+        );
+        assert!(err("[[webrtc.ice_servers]]\nurl='http://x'\n").contains("webrtc.ice_servers[0]"));
+        assert!(
+            err("[[webrtc.ice_servers]]\nurl='stun:x'\nusername='a\\\"b'\n").contains("quotes")
         );
     }
 

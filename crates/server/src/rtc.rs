@@ -138,7 +138,19 @@ impl Rtc {
             socket,
             addr,
             certificate,
-            whip: rts_whip::Server::new(rts_whip::Config::default()),
+            whip: rts_whip::Server::new(rts_whip::Config {
+                ice_servers: config
+                    .webrtc
+                    .ice_servers
+                    .iter()
+                    .map(|s| rts_whip::IceServer {
+                        url: s.url.clone(),
+                        username: s.username.clone(),
+                        credential: s.credential.clone(),
+                    })
+                    .collect(),
+                ..rts_whip::Config::default()
+            }),
             host_config,
             running: AtomicBool::new(true),
             loop_restarts: AtomicU64::new(0),

@@ -199,3 +199,78 @@ fn gstreamer_webrtcbin_plays_whep() {
     assert!(r["connectedMs"].as_u64().unwrap_or(u64::MAX) < 5000, "{r}");
     assert_eq!(r["deleteStatus"], 200, "{r}");
 }
+
+/// coturn, started here on loopback: Chromium with
+/// `iceTransportPolicy: "relay"` (as behind a firewall that only lets it
+/// reach a TURN server) plays WHEP through a TURN allocation.
+#[test]
+fn chromium_plays_through_coturn_relay_only() {
+    let _serial = serial();
+    let Some(turnserver) = rts_testkit::tool("turnserver") else {
+        return;
+    };
+    let Some((node, dir)) = browser() else { return };
+    let port = rts_testkit::free_udp_port();
+    let mut cmd = Command::new(turnserver);
+    cmd.args([
+        "-n",
+        "--no-cli",
+        "--no-tls",
+        "--no-dtls",
+        "--log-file",
+        "stdout",
+    ])
+    .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1"])
+    .args(["--listening-port", &port.to_string()])
+    .args(["--min-port", "40000", "--max-port", "40999"])
+    // Our server is on loopback too; coturn refuses loopback peers
+    // unless told.
+    .arg("--allow-loopback-peers")
+    .args([
+        "--lt-cred-mech",
+        "--realm",
+        "rts",
+        "--user",
+        "viewer:turn-secret",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    let mut turn = ChildGuard::spawn(&mut cmd, "turnserver").unwrap();
+    turn.wait_for_line(
+        |l| l.contains("Total General servers"),
+        Duration::from_secs(10),
+    )
+    .expect("coturn listens");
+    let s = server(|_| {});
+    let Some(_publisher) = publish(&s.signed_rtmp("turn")) else {
+        return;
+    };
+    s.wait_publishing("turn");
+    let config = serde_json::json!({
+        "iceServers": [{
+            "urls": format!("turn:127.0.0.1:{port}?transport=udp"),
+            "username": "viewer",
+            "credential": "turn-secret",
+        }],
+        "iceTransportPolicy": "relay",
+    })
+    .to_string();
+    let r = node_json(
+        &node,
+        &dir,
+        "whep_play.js",
+        &[&whep_url(&s, "turn"), "3", &config],
+        Duration::from_secs(60),
+    );
+    eprintln!("through coturn: {r}");
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["selectedPair"]["local"]["type"], "relay", "{r}");
+    assert!(
+        r["video"]["framesDecoded"].as_u64().unwrap_or(0) >= 60,
+        "{r}"
+    );
+    assert!(
+        r["audio"]["totalSamplesReceived"].as_u64().unwrap_or(0) > 48_000,
+        "{r}"
+    );
+}

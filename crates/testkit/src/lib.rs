@@ -230,6 +230,30 @@ impl ChildGuard {
         self.child.as_mut()
     }
 
+    /// Reads the child's piped stdout (on a thread) until a line matches
+    /// `pred`, for at most `timeout`; returns that line. The rest of stdout
+    /// keeps being drained so the child never blocks on a full pipe.
+    pub fn wait_for_line(
+        &mut self,
+        pred: impl Fn(&str) -> bool + Send + 'static,
+        timeout: Duration,
+    ) -> Option<String> {
+        let stdout = self.child.as_mut()?.stdout.take()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut sent = false;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if !sent && pred(&line) {
+                    sent = true;
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        rx.recv_timeout(timeout).ok()
+    }
+
     /// The process id.
     pub fn id(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)

@@ -851,3 +851,55 @@ where
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::{Certificate, Config, Role};
+
+    fn session(host: &mut Host<u8, &'static str>, id: u8, now: Instant, cert: &Certificate) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 50_000 + u16::from(id)));
+        let cfg = |local: SocketAddr| Config {
+            local_addr: local,
+            candidates: vec![local],
+            certificate: cert.clone(),
+            ice_ufrag: String::new(),
+            ice_pwd: String::new(),
+            video_ssrc: u32::from(id) + 10,
+            audio_ssrc: u32::from(id) + 20,
+            idle_timeout: Duration::from_secs(10),
+            stats_interval: Duration::from_secs(1),
+        };
+        let (_client, offer) = Peer::offer(now, Role::Publisher, &cfg(addr)).unwrap();
+        let server = SocketAddr::from(([127, 0, 0, 1], 8000));
+        let (peer, _) = Peer::accept(now, &offer, Role::Viewer, &cfg(server)).unwrap();
+        host.insert(now, id, SessionKind::Play("s"), peer, addr.ip())
+            .unwrap();
+    }
+
+    #[test]
+    fn a_panic_in_one_session_ends_only_that_session() {
+        let now = Instant::now();
+        let cert = Certificate::generate().unwrap();
+        let mut host: Host<u8, &'static str> = Host::new(HostConfig::default());
+        session(&mut host, 1, now, &cert);
+        session(&mut host, 2, now, &cert);
+        let r = host.with_peer(1, |_| -> u8 { panic!("a bug in the stack") });
+        assert_eq!(r, None);
+        assert_eq!(host.stats().panics, 1);
+        assert!(host.session(&1).is_none());
+        assert!(host.session(&2).is_some(), "the other session goes on");
+        assert_eq!(host.viewers(&"s"), 1);
+        let closed: Vec<_> = std::iter::from_fn(|| host.poll_event())
+            .filter_map(|e| match e {
+                HostEvent::Closed { id, reason, .. } => Some((id, reason)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].0, 1);
+        assert!(closed[0].1.contains("internal error"));
+        // The pending count of its IP was released with it.
+        assert_eq!(host.pending_from(IpAddr::from([127, 0, 0, 1])), 1);
+    }
+}

@@ -54,6 +54,8 @@ pub struct Media {
     /// Payload types of usable codecs (H.264 constrained baseline with
     /// packetization-mode=1, Opus 48000/2).
     pub usable: Vec<u8>,
+    /// Every payload type of this m-line and its codec.
+    pub codecs: BTreeMap<u8, Codec>,
     /// Port 0 (rejected or stopped). An m-line with port 0 and
     /// `a=bundle-only` (RFC 8843 6, as GStreamer's webrtcbin offers audio)
     /// is neither: it shares the BUNDLE transport.
@@ -85,87 +87,44 @@ pub fn is_constrained_baseline(profile_level_id: &str) -> bool {
     p.len() == 6 && (p.starts_with("42e0") || p.starts_with("4200") || p.starts_with("42c0"))
 }
 
-/// Reads the audio/video m-lines of an offer and their usable codecs.
-pub fn summarize(offer: &str) -> Result<OfferSummary, Error> {
-    if offer.len() > MAX_OFFER_LEN {
-        return Err(Error::MalformedOffer(format!(
-            "offer is {} bytes, more than {MAX_OFFER_LEN}",
-            offer.len()
-        )));
-    }
-    if !offer.trim_start().starts_with("v=0") {
-        return Err(Error::MalformedOffer("does not start with v=0".into()));
-    }
-    struct Cur {
-        kind: Option<MediaKind>,
-        direction: Direction,
-        port_zero: bool,
-        bundle_only: bool,
-        rtpmap: BTreeMap<u8, String>,
-        fmtp: BTreeMap<u8, String>,
-    }
-    let finish = |c: Cur, out: &mut Vec<Media>| {
-        let Some(kind) = c.kind else { return };
-        let mut usable = Vec::new();
-        for (pt, name) in &c.rtpmap {
-            let n = name.to_ascii_lowercase();
-            let ok = match kind {
-                MediaKind::Audio => n == "opus/48000/2",
-                MediaKind::Video => {
-                    n == "h264/90000"
-                        && c.fmtp.get(pt).is_some_and(|f| {
-                            let mut mode1 = false;
-                            let mut cb = false;
-                            for kv in f.split(';') {
-                                let mut it = kv.trim().splitn(2, '=');
-                                let k = it.next().unwrap_or("").trim().to_ascii_lowercase();
-                                let v = it.next().unwrap_or("").trim();
-                                if k == "packetization-mode" && v == "1" {
-                                    mode1 = true;
-                                }
-                                if k == "profile-level-id" && is_constrained_baseline(v) {
-                                    cb = true;
-                                }
-                            }
-                            mode1 && cb
-                        })
-                }
-            };
-            if ok {
-                usable.push(*pt);
-            }
-        }
-        out.push(Media {
-            kind,
-            direction: c.direction,
-            usable,
-            port_zero: c.port_zero && !c.bundle_only,
-        });
-    };
-    let new_cur = |kind, port_zero| Cur {
-        kind,
-        direction: Direction::SendRecv,
-        port_zero,
-        bundle_only: false,
-        rtpmap: BTreeMap::new(),
-        fmtp: BTreeMap::new(),
-    };
-    let mut media = Vec::new();
-    let mut cur: Option<Cur> = None;
-    for line in offer.lines() {
+/// One audio or video m-line as both readers below see it (one reader of
+/// the format: `summarize` and `payload_types` cannot disagree).
+struct Section {
+    kind: MediaKind,
+    direction: Direction,
+    port_zero: bool,
+    bundle_only: bool,
+    rtpmap: BTreeMap<u8, String>,
+    fmtp: BTreeMap<u8, String>,
+}
+
+/// The audio and video m-lines of an SDP, in order (others are skipped).
+fn sections(sdp: &str) -> Vec<Section> {
+    let mut out = Vec::new();
+    let mut cur: Option<Section> = None;
+    let mut skipping = false;
+    for line in sdp.lines() {
         let line = line.trim_end_matches('\r');
         if let Some(rest) = line.strip_prefix("m=") {
-            if let Some(c) = cur.take() {
-                finish(c, &mut media);
-            }
+            out.extend(cur.take());
             let mut f = rest.split_whitespace();
             let kind = match f.next() {
                 Some("audio") => Some(MediaKind::Audio),
                 Some("video") => Some(MediaKind::Video),
                 _ => None,
             };
-            let port_zero = f.next() == Some("0");
-            cur = Some(new_cur(kind, port_zero));
+            skipping = kind.is_none();
+            cur = kind.map(|kind| Section {
+                kind,
+                direction: Direction::SendRecv,
+                port_zero: f.next() == Some("0"),
+                bundle_only: false,
+                rtpmap: BTreeMap::new(),
+                fmtp: BTreeMap::new(),
+            });
+            continue;
+        }
+        if skipping {
             continue;
         }
         let Some(c) = cur.as_mut() else { continue };
@@ -178,7 +137,7 @@ pub fn summarize(offer: &str) -> Result<OfferSummary, Error> {
             _ => {
                 if let Some(r) = line.strip_prefix("a=rtpmap:") {
                     if let Some((pt, name)) = split_pt(r) {
-                        c.rtpmap.insert(pt, name.trim().to_string());
+                        c.rtpmap.insert(pt, name.trim().to_ascii_lowercase());
                     }
                 } else if let Some(r) = line.strip_prefix("a=fmtp:")
                     && let Some((pt, params)) = split_pt(r)
@@ -188,9 +147,77 @@ pub fn summarize(offer: &str) -> Result<OfferSummary, Error> {
             }
         }
     }
-    if let Some(c) = cur.take() {
-        finish(c, &mut media);
+    out.extend(cur);
+    out
+}
+
+/// The codec an rtpmap encoding name (lowercase) stands for.
+fn codec_of(name: &str) -> Codec {
+    if name.starts_with("h264/") {
+        Codec::H264
+    } else if name.starts_with("opus/") {
+        Codec::Opus
+    } else if name.starts_with("rtx/") {
+        Codec::Rtx
+    } else {
+        Codec::Other
     }
+}
+
+/// Whether payload type `pt` of section `c` is one we send or receive:
+/// Opus 48000/2, or H.264 packetization-mode=1 constrained baseline.
+fn usable(c: &Section, pt: u8, name: &str) -> bool {
+    match (c.kind, codec_of(name)) {
+        (MediaKind::Audio, Codec::Opus) => name == "opus/48000/2",
+        (MediaKind::Video, Codec::H264) => {
+            name == "h264/90000"
+                && c.fmtp.get(&pt).is_some_and(|f| {
+                    let mut mode1 = false;
+                    let mut cb = false;
+                    for kv in f.split(';') {
+                        let mut it = kv.trim().splitn(2, '=');
+                        let k = it.next().unwrap_or("").trim().to_ascii_lowercase();
+                        let v = it.next().unwrap_or("").trim();
+                        if k == "packetization-mode" && v == "1" {
+                            mode1 = true;
+                        }
+                        if k == "profile-level-id" && is_constrained_baseline(v) {
+                            cb = true;
+                        }
+                    }
+                    mode1 && cb
+                })
+        }
+        _ => false,
+    }
+}
+
+/// Reads the audio/video m-lines of an offer and their usable codecs.
+pub fn summarize(offer: &str) -> Result<OfferSummary, Error> {
+    if offer.len() > MAX_OFFER_LEN {
+        return Err(Error::MalformedOffer(format!(
+            "offer is {} bytes, more than {MAX_OFFER_LEN}",
+            offer.len()
+        )));
+    }
+    if !offer.trim_start().starts_with("v=0") {
+        return Err(Error::MalformedOffer("does not start with v=0".into()));
+    }
+    let media: Vec<Media> = sections(offer)
+        .into_iter()
+        .map(|c| Media {
+            kind: c.kind,
+            direction: c.direction,
+            usable: c
+                .rtpmap
+                .iter()
+                .filter(|(pt, name)| usable(&c, **pt, name))
+                .map(|(pt, _)| *pt)
+                .collect(),
+            codecs: c.rtpmap.iter().map(|(pt, n)| (*pt, codec_of(n))).collect(),
+            port_zero: c.port_zero && !c.bundle_only,
+        })
+        .collect();
     if media.is_empty() {
         return Err(Error::MalformedOffer("no audio or video m-line".into()));
     }
@@ -246,32 +273,13 @@ pub fn normalize_offer(offer: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Payload type to codec, read from an SDP (the answer: it holds the
-/// negotiated payload types).
+/// negotiated payload types). A payload type mapped in two m-lines keeps
+/// the later one.
 pub fn payload_types(sdp: &str) -> BTreeMap<u8, (MediaKind, Codec)> {
     let mut out = BTreeMap::new();
-    let mut kind = None;
-    for line in sdp.lines() {
-        let line = line.trim_end_matches('\r');
-        if let Some(rest) = line.strip_prefix("m=") {
-            kind = match rest.split_whitespace().next() {
-                Some("audio") => Some(MediaKind::Audio),
-                Some("video") => Some(MediaKind::Video),
-                _ => None,
-            };
-        } else if let (Some(k), Some(r)) = (kind, line.strip_prefix("a=rtpmap:"))
-            && let Some((pt, name)) = split_pt(r)
-        {
-            let n = name.to_ascii_lowercase();
-            let codec = if n.starts_with("h264/") {
-                Codec::H264
-            } else if n.starts_with("opus/") {
-                Codec::Opus
-            } else if n.starts_with("rtx/") {
-                Codec::Rtx
-            } else {
-                Codec::Other
-            };
-            out.insert(pt, (k, codec));
+    for c in sections(sdp) {
+        for (pt, name) in &c.rtpmap {
+            out.insert(*pt, (c.kind, codec_of(name)));
         }
     }
     out
