@@ -98,6 +98,16 @@ impl Payload {
         b.freeze()
     }
 
+    /// The same payload as one contiguous buffer (one copy when it has a
+    /// prefix): do it once before fanning a packet out to many receivers,
+    /// so that each [`Payload::to_bytes`] after it is a reference count.
+    pub fn contiguous(&self) -> Payload {
+        if self.prefix_len == 0 {
+            return self.clone();
+        }
+        Payload::from_bytes(self.to_bytes())
+    }
+
     /// The payload as a [`Buf`] chain (prefix, then body) without copying.
     pub fn as_buf(&self) -> impl Buf + '_ {
         self.prefix().chain(&self.body[..])

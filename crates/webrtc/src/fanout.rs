@@ -62,7 +62,9 @@ impl ViewerQueue {
     /// for a keyframe (video before it cannot be decoded).
     pub fn new(capacity: usize) -> Self {
         Self {
-            queue: VecDeque::with_capacity(capacity.min(4096)),
+            // Grows as needed: most of the time a viewer's queue is empty
+            // between one access unit and the next.
+            queue: VecDeque::new(),
             capacity: capacity.max(1),
             waiting: true,
             stats: QueueStats::default(),

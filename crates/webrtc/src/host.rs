@@ -205,6 +205,10 @@ struct Session<K> {
     remote_ip: IpAddr,
     connected: bool,
     restarts: u32,
+    /// The peer's next timer, as of the last time the host touched it
+    /// (asking the stack for every peer on every turn costs more than the
+    /// media).
+    deadline: Option<Instant>,
 }
 
 struct Fan<I> {
@@ -383,6 +387,7 @@ where
                 remote_ip,
                 connected: false,
                 restarts: 0,
+                deadline: None,
             },
         );
         self.drive(now, id);
@@ -461,7 +466,7 @@ where
             .iter_mut()
             .filter_map(|(id, s)| {
                 let late = !s.connected && s.created.checked_add(timeout).is_none_or(|d| d <= now);
-                (late || s.peer.poll_timeout().is_some_and(|t| t <= now)).then_some(*id)
+                (late || s.deadline.is_some_and(|t| t <= now)).then_some(*id)
             })
             .collect();
         for id in due {
@@ -502,12 +507,12 @@ where
     }
 
     /// The next instant [`Host::handle_timeout`] should be called.
-    pub fn poll_timeout(&mut self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut keep = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         let timeout = self.config.connect_timeout;
-        for s in self.sessions.values_mut() {
-            if let Some(t) = s.peer.poll_timeout() {
+        for s in self.sessions.values() {
+            if let Some(t) = s.deadline {
                 keep(t);
             }
             if !s.connected {
@@ -544,7 +549,9 @@ where
 
     /// Fans one access unit's packets out to the connected viewers of
     /// `stream` (payloads are shared; each viewer's peer rewrites payload
-    /// type and SSRC and encrypts).
+    /// type and SSRC and encrypts). A payload with a prefix (an FU-A
+    /// header before a slice of the NAL unit) is made contiguous once here,
+    /// not once per viewer.
     pub fn send_video(
         &mut self,
         now: Instant,
@@ -554,7 +561,10 @@ where
     ) {
         let items = packets.iter().enumerate().map(|(i, p)| Queued {
             kind: MediaKind::Video,
-            packet: p.clone(),
+            packet: rts_rtp::Packet {
+                payload: p.payload.contiguous(),
+                ..p.clone()
+            },
             keyframe_start: keyframe && i == 0,
         });
         self.fan_out(now, stream, items.collect());
@@ -564,7 +574,10 @@ where
     pub fn send_audio(&mut self, now: Instant, stream: &K, packet: &rts_rtp::Packet) {
         let item = Queued {
             kind: MediaKind::Audio,
-            packet: packet.clone(),
+            packet: rts_rtp::Packet {
+                payload: packet.payload.contiguous(),
+                ..packet.clone()
+            },
             keyframe_start: false,
         };
         self.fan_out(now, stream, vec![item]);
@@ -730,6 +743,7 @@ where
                 while let Some(ev) = s.peer.poll_event() {
                     events.push(ev);
                 }
+                s.deadline = s.peer.poll_timeout();
                 s.peer.is_closed()
             }))
         };

@@ -300,10 +300,16 @@ const VIDEO_FEEDBACK: [(&str, &str); 4] = [
     ("transport-cc", ""),
 ];
 
-fn media_engine() -> Result<MediaEngine, Error> {
+/// Our codecs. `receives`: this side receives media, so it offers
+/// transport-cc (its feedback drives the sender's bandwidth estimate, e.g.
+/// a browser publishing over WHIP). A side that only sends, as the server
+/// does to viewers, leaves it out: nothing here adapts to it, and each
+/// viewer would otherwise send feedback every few tens of milliseconds.
+fn media_engine(receives: bool) -> Result<MediaEngine, Error> {
     let mut me = MediaEngine::default();
     let fb: Vec<RTCPFeedback> = VIDEO_FEEDBACK
         .iter()
+        .filter(|(t, _)| receives || *t != "transport-cc")
         .map(|(t, p)| RTCPFeedback {
             typ: (*t).to_owned(),
             parameter: (*p).to_owned(),
@@ -367,22 +373,29 @@ fn build_connection(
     now: Instant,
     config: &Config,
     lite: bool,
+    receives: bool,
 ) -> Result<(RTCPeerConnection, Arc<Mutex<Feedback>>), Error> {
-    let mut me = media_engine()?;
+    let mut me = media_engine(receives)?;
     let feedback = Arc::new(Mutex::new(Feedback::default()));
-    let registry = Registry::new()
-        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
-        .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
-        .with(Slot::SenderReport, SenderReportBuilder::new().build())
-        .with(
-            Slot::Custom(14_000),
-            FeedbackTap {
-                shared: feedback.clone(),
-                read: VecDeque::new(),
-                write: VecDeque::new(),
-            },
-        );
-    let registry = configure_twcc(registry, &mut me).map_err(Error::stack)?;
+    let tap = FeedbackTap {
+        shared: feedback.clone(),
+        read: VecDeque::new(),
+        write: VecDeque::new(),
+    };
+    // Every interceptor is a stage each packet passes through: a side that
+    // only sends needs no NACK generator, receiver reports or TWCC.
+    let registry = if receives {
+        let r = Registry::new()
+            .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+            .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
+            .with(Slot::SenderReport, SenderReportBuilder::new().build())
+            .with(Slot::Custom(14_000), tap);
+        configure_twcc(r, &mut me).map_err(Error::stack)?
+    } else {
+        Registry::new()
+            .with(Slot::SenderReport, SenderReportBuilder::new().build())
+            .with(Slot::Custom(14_000), tap)
+    };
 
     let mut setting = SettingEngineBuilder::new();
     if !lite {
@@ -656,7 +669,8 @@ impl Peer {
             }));
         }
 
-        let (mut pc, feedback) = build_connection(now, config, true)?;
+        // The server sends to viewers and receives from publishers.
+        let (mut pc, feedback) = build_connection(now, config, true, role == Role::Publisher)?;
         let sender_ids = if role == Role::Viewer {
             add_send_tracks(&mut pc, config, video, audio)?
         } else {
@@ -805,7 +819,8 @@ impl Peer {
     /// # }
     /// ```
     pub fn offer(now: Instant, role: Role, config: &Config) -> Result<(Self, String), Error> {
-        let (mut pc, feedback) = build_connection(now, config, false)?;
+        // A client plays (receives) when the remote publishes.
+        let (mut pc, feedback) = build_connection(now, config, false, role == Role::Publisher)?;
         let sender_ids = match role {
             Role::Viewer => add_send_tracks(&mut pc, config, true, true)?,
             Role::Publisher => {
