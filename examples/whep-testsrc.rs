@@ -52,19 +52,9 @@ impl support::App for TestSrc {
         }
     }
 
-    fn on_event(
-        &mut self,
-        _: Instant,
-        host: &mut ExampleHost,
-        event: HostEvent<ResourceId, Target>,
-    ) {
+    fn on_event(&mut self, _: Instant, _: &mut ExampleHost, event: HostEvent<ResourceId, Target>) {
         match event {
-            HostEvent::Connected { id, kind, .. } => {
-                eprintln!("viewer {id} connected");
-                // The encoder makes an IDR when asked: new viewers and PLIs
-                // come as KeyframeNeeded.
-                host.set_keyframes(kind.stream(), Keyframes::OnRequest);
-            }
+            HostEvent::Connected { id, .. } => eprintln!("viewer {id} connected"),
             HostEvent::KeyframeNeeded { .. } => self.keyframe.store(true, Ordering::Relaxed),
             HostEvent::Closed { id, reason, .. } => eprintln!("viewer {id} disconnected: {reason}"),
             _ => {}
@@ -74,6 +64,10 @@ impl support::App for TestSrc {
     fn tick(&mut self, now: Instant, host: &mut ExampleHost) {
         // Packetized once; the host fans out to every connected viewer.
         let target = stream();
+        // The encoder makes an IDR when asked: new viewers and PLIs come as
+        // KeyframeNeeded. Set before a viewer connects (the host applies the
+        // policy at connection); a no-op once set.
+        host.set_keyframes(&target, Keyframes::OnRequest);
         while let Ok(m) = self.media.try_recv() {
             match m {
                 Media::Video(pkts, key) => host.send_video(now, &target, &pkts, key),

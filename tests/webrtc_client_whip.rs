@@ -68,6 +68,7 @@ fn client_publishes_to_whip_sink() {
         audio_ssrc: 0x0bad_f00d,
         idle_timeout: Duration::from_secs(10),
         stats_interval: Duration::from_secs(1),
+        tcp_candidates: Vec::new(),
     };
     let (mut peer, offer) = Peer::offer(Instant::now(), Role::Viewer, &config).unwrap();
     let (status, head, answer) = http(&server.http, "POST", "/live/rs/whip", &offer);

@@ -109,6 +109,7 @@ impl<A: App> Backend for Request<'_, A> {
             audio_ssrc: random_u32(),
             idle_timeout: Duration::from_secs(10),
             stats_interval: Duration::from_secs(1),
+            tcp_candidates: Vec::new(),
         };
         let (peer, answer) = Peer::accept(Instant::now(), offer, role, &config)
             .map_err(|e| CreateError::BadSdp(e.to_string()))?;

@@ -561,6 +561,7 @@ async fn play_whep(url: &str, until: PlayUntil<'_>, tally: &mut Tally) -> anyhow
         audio_ssrc: 2,
         idle_timeout: Duration::from_secs(10),
         stats_interval: Duration::from_secs(1),
+        tcp_candidates: Vec::new(),
     };
     let (mut peer, offer) = Peer::offer(Instant::now(), Role::Publisher, &config)?;
     let (status, headers, body) =

@@ -120,6 +120,7 @@ async fn viewer(
         audio_ssrc: 2,
         idle_timeout: Duration::from_secs(15),
         stats_interval: Duration::from_secs(1),
+        tcp_candidates: Vec::new(),
     };
     let (mut peer, offer) = Peer::offer(Instant::now(), Role::Publisher, &config)?;
     // A server past its limit of sessions still connecting answers 503:

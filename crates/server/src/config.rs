@@ -117,6 +117,12 @@ pub struct WebRtc {
     pub transcode_kbps: u32,
     /// Most WebRTC sessions at once.
     pub max_sessions: usize,
+    /// ICE-TCP (RFC 6544): also listen on TCP at `listen.rtc`'s IP and port
+    /// number and announce a passive TCP candidate, for clients whose
+    /// network blocks UDP.
+    pub ice_tcp: bool,
+    /// Announce the UDP candidates (false: TCP only, with `ice_tcp`).
+    pub ice_udp: bool,
     /// STUN/TURN servers offered to WHIP/WHEP clients in `Link` headers
     /// (RFC 9725 4.6), for viewers behind NATs and firewalls
     /// (docs/nat-and-firewalls.md).
@@ -145,6 +151,8 @@ impl Default for WebRtc {
             bframes: BFrames::Auto,
             transcode_kbps: 0,
             max_sessions: 2000,
+            ice_tcp: true,
+            ice_udp: true,
             ice_servers: Vec::new(),
         }
     }
@@ -371,6 +379,12 @@ impl Config {
     /// Checks the configuration and fills what is left to the server:
     /// random keys and API token.
     pub fn finish(&mut self) -> Result<(), ConfigError> {
+        if !self.webrtc.ice_udp && !self.webrtc.ice_tcp {
+            return Err(invalid(
+                "webrtc.ice_udp",
+                "with ice_tcp off too, WebRTC clients would get no candidate; turn one on",
+            ));
+        }
         for (i, ice) in self.webrtc.ice_servers.iter().enumerate() {
             let scheme_ok = ["stun:", "stuns:", "turn:", "turns:"]
                 .iter()
@@ -651,6 +665,8 @@ candidates = []
 bframes = "auto"             # auto | transcode | drop (B-frame removal for WebRTC)
 transcode_kbps = 0           # 0: from the input's bitrate
 max_sessions = 2000
+ice_tcp = true               # also TCP (ICE-TCP passive) on listen.rtc's port number
+ice_udp = true               # announce the UDP candidates
 # STUN/TURN servers announced to WHIP/WHEP clients (Link headers), e.g. for
 # viewers behind firewalls that block UDP (docs/nat-and-firewalls.md):
 # [[webrtc.ice_servers]]

@@ -176,6 +176,11 @@ impl Server {
         self.shared.rtc.local_addr()
     }
 
+    /// The WebRTC ICE-TCP address (`[webrtc] ice_tcp`).
+    pub fn rtc_tcp_addr(&self) -> Option<SocketAddr> {
+        self.shared.rtc.tcp_addr()
+    }
+
     /// The configuration in use (keys and token filled in).
     pub fn config(&self) -> &Config {
         &self.shared.config
@@ -257,6 +262,11 @@ impl Server {
                 }
             }
         });
+
+        // ICE-TCP connections (when `[webrtc] ice_tcp`).
+        let tcp_shared = shared.clone();
+        let tcp_stop = stop_rx.clone();
+        tasks.spawn(async move { rtc::Rtc::accept_tcp(tcp_shared, tcp_stop).await });
 
         // WebRTC, supervised: a panic in the loop (outside the sessions,
         // which the host contains) starts it again with an empty host

@@ -31,9 +31,10 @@ use axum::response::Response;
 use bytes::BytesMut;
 use rts_auth::urls::Protocol as UrlProtocol;
 use rts_h264::Mode;
+use rts_webrtc::framing::{self, Deframer};
 use rts_webrtc::host::{Host, HostConfig, HostEvent, HostStats, Keyframes, SessionKind};
 use rts_webrtc::udp::BatchSender;
-use rts_webrtc::{Certificate, Peer, Role};
+use rts_webrtc::{Certificate, Peer, Role, Transport};
 use rts_whip::{
     Backend, CreateError, Denied, IceParams, Kind, Resource, ResourceId, SdpFrag, Target,
 };
@@ -56,6 +57,17 @@ const RECV_BATCH: usize = 256;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Largest offer body read.
 const MAX_OFFER: usize = 64 * 1024;
+/// ICE-TCP: largest RFC 4571 frame taken (a datagram of ours is at most
+/// about 1,300 bytes).
+const MAX_TCP_FRAME: usize = 2048;
+/// ICE-TCP connections at once, and from one IP.
+const MAX_TCP_CONNECTIONS: usize = 1024;
+const MAX_TCP_PER_IP: usize = 64;
+/// An ICE-TCP connection that sends nothing for this long is closed (the
+/// first frame has this long too).
+const TCP_IDLE: Duration = Duration::from_secs(15);
+/// Frames queued for one ICE-TCP connection's writer.
+const TCP_QUEUE: usize = 512;
 
 /// Which branch: a stream, converted for browsers or as published
 /// (`?passthrough=1`: a player that decodes B-frames itself).
@@ -79,6 +91,11 @@ pub(crate) struct Rtc {
     certificate: Certificate,
     whip: rts_whip::Server,
     host_config: HostConfig,
+    /// ICE-TCP passive listener (`[webrtc] ice_tcp`).
+    tcp: Option<tokio::net::TcpListener>,
+    tcp_addr: Option<SocketAddr>,
+    /// Writers of the open ICE-TCP connections, by remote address.
+    tcp_conns: Mutex<HashMap<SocketAddr, tokio::sync::mpsc::Sender<BytesMut>>>,
     /// The loop is up (false once it stopped for shutdown).
     running: AtomicBool,
     /// Times the supervised loop started again after a panic.
@@ -122,6 +139,22 @@ impl Rtc {
                 source,
             })?;
         let addr = socket.local_addr()?;
+        // ICE-TCP on the same IP and port number, over TCP.
+        let (tcp, tcp_addr) = if config.webrtc.ice_tcp {
+            let at = SocketAddr::new(addr.ip(), addr.port());
+            let l =
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .map_err(|source| crate::Error::Bind {
+                        what: "WebRTC ICE-TCP",
+                        addr: at,
+                        source,
+                    })?;
+            let a = l.local_addr()?;
+            (Some(l), Some(a))
+        } else {
+            (None, None)
+        };
         let certificate = Certificate::generate()
             .map_err(|e| std::io::Error::other(format!("DTLS certificate: {e}")))?;
         let host_config = HostConfig {
@@ -152,6 +185,9 @@ impl Rtc {
                 ..rts_whip::Config::default()
             }),
             host_config,
+            tcp,
+            tcp_addr,
+            tcp_conns: Mutex::new(HashMap::new()),
             running: AtomicBool::new(true),
             loop_restarts: AtomicU64::new(0),
         })
@@ -162,7 +198,7 @@ impl Rtc {
         self.addr
     }
 
-    /// The host's counters, sessions now and loop restarts.
+    /// Host counters, session count and supervised loop restarts.
     pub(crate) fn stats(&self) -> (HostStats, usize, u64) {
         let s = lock(&self.state);
         (
@@ -170,6 +206,44 @@ impl Rtc {
             s.host.len(),
             self.loop_restarts.load(Ordering::Relaxed),
         )
+    }
+
+    /// The ICE-TCP listen address, when on.
+    pub(crate) fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// Accepts ICE-TCP connections until `stop`: bounded in count, per IP
+    /// and in idle time; each carries RFC 4571 frames to and from the host.
+    pub(crate) async fn accept_tcp(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+        let Some(listener) = &shared.rtc.tcp else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((stream, peer)) => {
+                        let (tx, rx) = tokio::sync::mpsc::channel(TCP_QUEUE);
+                        {
+                            let mut conns = shared.rtc.tcp_conns.lock().unwrap_or_else(|e| e.into_inner());
+                            let from_ip = conns.keys().filter(|a| a.ip() == peer.ip()).count();
+                            if conns.len() >= MAX_TCP_CONNECTIONS || from_ip >= MAX_TCP_PER_IP {
+                                tracing::info!(%peer, "webrtc ice-tcp connection refused: too many");
+                                continue;
+                            }
+                            conns.insert(peer, tx);
+                        }
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(tcp_connection(shared.clone(), stream, peer, rx, stop.clone()));
+                    }
+                    Err(e) => {
+                        tracing::warn!("webrtc ice-tcp accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = stop.changed() => return,
+            }
+        }
     }
 
     /// WHIP/WHEP requests: `/{app}/{stream}/whep[/{id}]`, from `remote`.
@@ -271,9 +345,7 @@ impl Rtc {
         {
             let mut s = lock(&self.state);
             s.host.close_all(Instant::now());
-            while let Some(t) = s.host.poll_transmit() {
-                out.push((t.destination, t.contents));
-            }
+            self.route_transmits(&mut s.host, &mut out);
             s.branches.clear();
         }
         self.send_all(&mut batch, &mut out).await;
@@ -332,6 +404,28 @@ impl Rtc {
             tracing::warn!("webrtc: {notice}");
         }
         out.clear();
+    }
+
+    /// The host's datagrams: UDP ones into `out`, ICE-TCP ones to their
+    /// connection's writer (dropped, like a lost datagram, when it is full
+    /// or gone).
+    fn route_transmits(
+        &self,
+        host: &mut Host<ResourceId, FanKey>,
+        out: &mut Vec<(SocketAddr, BytesMut)>,
+    ) {
+        let mut conns = None;
+        while let Some(t) = host.poll_transmit() {
+            if t.transport == Transport::Udp {
+                out.push((t.destination, t.contents));
+                continue;
+            }
+            let conns = conns
+                .get_or_insert_with(|| self.tcp_conns.lock().unwrap_or_else(|e| e.into_inner()));
+            if let Some(w) = conns.get(&t.destination) {
+                let _ = w.try_send(t.contents);
+            }
+        }
     }
 
     /// One turn of the loop; returns when the next timer is due.
@@ -407,9 +501,7 @@ impl Rtc {
         for stream in touched {
             update_counts(hub, host, branches, &stream);
         }
-        while let Some(t) = host.poll_transmit() {
-            out.push((t.destination, t.contents));
-        }
+        self.route_transmits(host, out);
         let next = now.checked_add(Duration::from_millis(50)).unwrap_or(now);
         host.poll_timeout().map_or(next, |t| t.min(next))
     }
@@ -434,6 +526,70 @@ fn update_counts(
         *v = viewers as u64;
         c.running = running;
     });
+}
+
+/// One ICE-TCP connection (RFC 6544, passive side): RFC 4571 frames (a
+/// 16-bit length, then a datagram) in both directions. Its frames go to
+/// the host as datagrams from `peer`; the host's replies come back through
+/// `rx`. Closed when it is idle for [`TCP_IDLE`] (also before its first
+/// frame), on a frame over [`MAX_TCP_FRAME`], or at shutdown.
+async fn tcp_connection(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    mut rx: tokio::sync::mpsc::Receiver<BytesMut>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rtc = &shared.rtc;
+    let (mut rd, mut wr) = stream.into_split();
+    let mut frames = Deframer::new(MAX_TCP_FRAME);
+    let why = loop {
+        tokio::select! {
+            r = tokio::time::timeout(TCP_IDLE, rd.read_buf(frames.buffer())) => match r {
+                Err(_) => break "idle".to_owned(),
+                Ok(Ok(0)) => break "closed by the peer".to_owned(),
+                Ok(Err(e)) => break format!("read: {e}"),
+                Ok(Ok(_)) => {
+                    let mut handled = false;
+                    let end = loop {
+                        match frames.next_frame() {
+                            Ok(Some(datagram)) => {
+                                lock(&rtc.state).host.handle_datagram_on(
+                                    Instant::now(),
+                                    peer,
+                                    Transport::Tcp,
+                                    &datagram,
+                                );
+                                handled = true;
+                            }
+                            Ok(None) => break None,
+                            Err(e) => break Some(e.to_string()),
+                        }
+                    };
+                    if handled {
+                        rtc.wake.notify_one();
+                    }
+                    if let Some(e) = end {
+                        break e;
+                    }
+                }
+            },
+            Some(datagram) = rx.recv() => {
+                let Some(out) = framing::frame(&datagram) else { continue };
+                if let Err(e) = wr.write_all(&out).await {
+                    break format!("write: {e}");
+                }
+            }
+            _ = stop.changed() => break "shutdown".to_owned(),
+        }
+    };
+    tracing::debug!(%peer, "webrtc ice-tcp connection closed: {why}");
+    rtc.tcp_conns
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&peer);
+    let _ = wr.shutdown().await;
 }
 
 fn plain(status: u16, text: &str) -> Response {
@@ -606,9 +762,19 @@ impl Backend for Whep<'_> {
             )));
         }
         let candidates = self.candidates();
+        let w = &self.shared.config.webrtc;
+        // ICE-TCP: the same IPs, the TCP listener's port.
+        let tcp_candidates: Vec<SocketAddr> = match self.rtc.tcp_addr {
+            Some(tcp) => candidates
+                .iter()
+                .map(|c| SocketAddr::new(c.ip(), tcp.port()))
+                .collect(),
+            None => Vec::new(),
+        };
         let config = rts_webrtc::Config {
             local_addr: candidates.first().copied().unwrap_or(self.rtc.addr),
-            candidates,
+            candidates: if w.ice_udp { candidates } else { Vec::new() },
+            tcp_candidates,
             certificate: self.rtc.certificate.clone(),
             // Empty: the stack generates random credentials, and new ones
             // at each ICE restart (it cannot be handed new ones later).

@@ -274,3 +274,38 @@ fn chromium_plays_through_coturn_relay_only() {
         "{r}"
     );
 }
+
+/// ICE-TCP (RFC 6544): with `[webrtc] ice_udp = false` the answer offers
+/// only passive TCP candidates, as a network that drops UDP leaves; Chromium
+/// connects over TCP (RFC 4571 framing) and plays.
+#[test]
+fn chromium_plays_over_ice_tcp() {
+    let _serial = serial();
+    let Some((node, dir)) = browser() else { return };
+    let s = server(|c| {
+        c.webrtc.ice_udp = false;
+        c.webrtc.ice_tcp = true;
+    });
+    let Some(_publisher) = publish(&s.signed_rtmp("tcp")) else {
+        return;
+    };
+    s.wait_publishing("tcp");
+    let r = node_json(
+        &node,
+        &dir,
+        "whep_play.js",
+        &[&whep_url(&s, "tcp"), "3"],
+        Duration::from_secs(60),
+    );
+    eprintln!("over ICE-TCP: {r}");
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["selectedPair"]["remote"]["protocol"], "tcp", "{r}");
+    assert!(
+        r["video"]["framesDecoded"].as_u64().unwrap_or(0) >= 60,
+        "{r}"
+    );
+    assert!(
+        r["audio"]["totalSamplesReceived"].as_u64().unwrap_or(0) > 48_000,
+        "{r}"
+    );
+}

@@ -73,6 +73,7 @@ fn connected_viewer(server: SocketAddr, client_addr: SocketAddr) -> (Peer, Insta
         audio_ssrc: 0x3333_4444,
         idle_timeout: Duration::from_secs(3600),
         stats_interval: Duration::from_secs(3600),
+        tcp_candidates: Vec::new(),
     };
     let (mut peer, answer) = Peer::accept(now, &offer_sdp, Role::Viewer, &config).unwrap();
     client

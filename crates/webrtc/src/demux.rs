@@ -23,6 +23,12 @@ use std::net::SocketAddr;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
+use crate::peer::Transport;
+
+/// A remote: its address and whether it speaks UDP or ICE-TCP (the same
+/// address on the two is two remotes).
+type Remote = (Transport, SocketAddr);
+
 /// What a datagram carries, by its first byte (RFC 7983 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -226,8 +232,8 @@ struct Credentials<K> {
 #[derive(Debug)]
 pub struct Router<K> {
     by_ufrag: HashMap<String, Credentials<K>>,
-    by_addr: HashMap<SocketAddr, K>,
-    addrs_of: HashMap<K, VecDeque<SocketAddr>>,
+    by_addr: HashMap<Remote, K>,
+    addrs_of: HashMap<K, VecDeque<Remote>>,
     max_addrs: usize,
     per_peer: usize,
 }
@@ -295,9 +301,21 @@ impl<K: Clone + Eq + Hash> Router<K> {
         self.addrs_of.get(key).map_or(0, VecDeque::len)
     }
 
-    /// The peer a datagram from `from` belongs to (`None`: drop it),
+    /// The peer a UDP datagram from `from` belongs to (`None`: drop it),
     /// binding `from` when the datagram is an authenticated binding request.
     pub fn route(&mut self, from: SocketAddr, datagram: &[u8]) -> Option<Routed<K>> {
+        self.route_on(Transport::Udp, from, datagram)
+    }
+
+    /// Like [`Router::route`] for a datagram that came over `transport`
+    /// (an ICE-TCP frame from the connection of `from`).
+    pub fn route_on(
+        &mut self,
+        transport: Transport,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<Routed<K>> {
+        let from = (transport, from);
         match classify(datagram) {
             Class::Other => None,
             Class::Stun => {
@@ -311,7 +329,7 @@ impl<K: Clone + Eq + Hash> Router<K> {
         }
     }
 
-    fn by_address(&self, from: SocketAddr) -> Option<Routed<K>> {
+    fn by_address(&self, from: Remote) -> Option<Routed<K>> {
         self.by_addr.get(&from).map(|key| Routed {
             key: key.clone(),
             authenticated: false,
@@ -320,7 +338,7 @@ impl<K: Clone + Eq + Hash> Router<K> {
 
     fn route_request(
         &mut self,
-        from: SocketAddr,
+        from: Remote,
         datagram: &[u8],
         view: &StunView<'_>,
     ) -> Option<Routed<K>> {
@@ -336,7 +354,7 @@ impl<K: Clone + Eq + Hash> Router<K> {
         })
     }
 
-    fn bind(&mut self, from: SocketAddr, key: &K) {
+    fn bind(&mut self, from: Remote, key: &K) {
         match self.by_addr.get(&from) {
             Some(k) if k == key => return,
             Some(other) => {

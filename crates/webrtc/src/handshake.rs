@@ -203,6 +203,7 @@ mod tests {
 
     fn t(first: u8) -> Transmit {
         Transmit {
+            transport: crate::peer::Transport::Udp,
             destination: "127.0.0.1:9".parse().unwrap(),
             contents: BytesMut::from(&[first, 0xfe, 0xfd][..]),
         }

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use crate::demux::{Routed, Router};
 use crate::error::Error;
 use crate::fanout::{Push, Queued, ViewerQueue};
-use crate::peer::{Event, IceCredentials, Peer, RtpPacket, Transmit};
+use crate::peer::{Event, IceCredentials, Peer, RtpPacket, Transmit, Transport};
 use crate::sdp::{Codec, MediaKind};
 
 /// Limits and policy of a [`Host`].
@@ -439,9 +439,24 @@ where
         }
     }
 
-    /// One datagram from `src`.
+    /// One UDP datagram from `src`.
     pub fn handle_datagram(&mut self, now: Instant, src: SocketAddr, datagram: &[u8]) {
-        let Some(Routed { key, authenticated }) = self.router.route(src, datagram) else {
+        self.handle_datagram_on(now, src, Transport::Udp, datagram);
+    }
+
+    /// One datagram from `src` over `transport`: for ICE-TCP (RFC 6544),
+    /// one RFC 4571 frame (without its length) from the connection of
+    /// `src`. What the host sends back to it is a [`Transmit`] with
+    /// [`Transport::Tcp`], to be framed onto that connection.
+    pub fn handle_datagram_on(
+        &mut self,
+        now: Instant,
+        src: SocketAddr,
+        transport: Transport,
+        datagram: &[u8],
+    ) {
+        let Some(Routed { key, authenticated }) = self.router.route_on(transport, src, datagram)
+        else {
             self.stats.datagrams_dropped = self.stats.datagrams_dropped.saturating_add(1);
             return;
         };
@@ -451,7 +466,7 @@ where
             }
             // What the stack refuses (a datagram it cannot parse) leaves
             // the session as it was.
-            let _ = peer.handle_receive(now, src, datagram);
+            let _ = peer.handle_receive_on(now, src, transport, datagram);
         });
         if handled.is_some() {
             self.drive(now, key);
@@ -883,6 +898,7 @@ mod tests {
             audio_ssrc: u32::from(id) + 20,
             idle_timeout: Duration::from_secs(10),
             stats_interval: Duration::from_secs(1),
+            tcp_candidates: Vec::new(),
         };
         let (_client, offer) = Peer::offer(now, Role::Publisher, &cfg(addr)).unwrap();
         let server = SocketAddr::from(([127, 0, 0, 1], 8000));

@@ -49,6 +49,11 @@
 //! - **Batched sends** ([`udp`], the crate's one I/O helper): a viewer's
 //!   datagrams of one frame in one UDP GSO `sendmsg` through quinn-udp,
 //!   with a per-datagram fallback (docs/decisions/webrtc-send-batching.md).
+//! - **ICE-TCP** (RFC 6544, passive only): [`Config::tcp_candidates`]
+//!   adds `tcptype passive` host candidates; the caller accepts the TCP
+//!   connections, splits them into datagrams with [`framing`] (RFC 4571)
+//!   and feeds them with [`Transport::Tcp`]; [`Transmit::transport`] says
+//!   which way a reply goes.
 //! - **Liveness**: a peer that sends nothing (STUN, DTLS, RTP, RTCP) for
 //!   [`Config::idle_timeout`] is disconnected; FFmpeg's WHIP client does not
 //!   answer consent-freshness checks (RFC 7675), so we do not depend on them.
@@ -96,6 +101,7 @@
 //!     audio_ssrc: 0x9abc_def0,
 //!     idle_timeout: Duration::from_secs(15),
 //!     stats_interval: Duration::from_secs(1),
+//!     tcp_candidates: Vec::new(),
 //! };
 //! let (peer, _answer_sdp) = Peer::accept(Instant::now(), &offer, Role::Viewer, &config)?;
 //! host.insert(Instant::now(), 1, SessionKind::Play("live/demo"), peer, remote_ip)?;
@@ -155,6 +161,7 @@
 pub mod demux;
 mod error;
 pub mod fanout;
+pub mod framing;
 mod handshake;
 pub mod host;
 pub mod peer;
@@ -166,6 +173,6 @@ pub use error::{Error, StackError};
 pub use fanout::ViewerQueue;
 pub use peer::{
     Certificate, Config, Event, IceCredentials, KeyframeRequest, Peer, Role, RtpPacket, Stats,
-    Transmit,
+    Transmit, Transport,
 };
 pub use sdp::{Codec, MediaKind};

@@ -128,6 +128,21 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Interval of [`Event::Stats`].
     pub stats_interval: Duration,
+    /// ICE-TCP passive host candidates (RFC 6544) to put in the answer:
+    /// the address of a TCP listener whose connections carry RFC 4571
+    /// framed datagrams ([`Peer::handle_receive_on`] with
+    /// [`Transport::Tcp`]). Empty: UDP only.
+    pub tcp_candidates: Vec<SocketAddr>,
+}
+
+/// How a datagram travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Transport {
+    /// A UDP datagram.
+    #[default]
+    Udp,
+    /// An RFC 4571 frame on an ICE-TCP connection (RFC 6544).
+    Tcp,
 }
 
 /// A datagram to send.
@@ -137,6 +152,8 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// The bytes (STUN, DTLS, SRTP or SRTCP).
     pub contents: BytesMut,
+    /// Over UDP, or framed on the ICE-TCP connection from `destination`.
+    pub transport: Transport,
 }
 
 /// ICE credentials (RFC 8839 5.4): what an ICE restart exchanges.
@@ -146,6 +163,13 @@ pub struct IceCredentials {
     pub ufrag: String,
     /// `ice-pwd`.
     pub pwd: String,
+}
+
+fn transport_of(t: &TransportContext) -> Transport {
+    match t.transport_protocol {
+        TransportProtocol::TCP => Transport::Tcp,
+        _ => Transport::Udp,
+    }
 }
 
 /// Our credentials as the current local description carries them.
@@ -524,6 +548,24 @@ fn add_local_candidates(pc: &mut RTCPeerConnection, config: &Config) -> Result<(
             .map_err(Error::stack)?;
         pc.add_local_candidate(init).map_err(Error::stack)?;
     }
+    for addr in &config.tcp_candidates {
+        let cand = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "tcp".to_owned(),
+                address: addr.ip().to_string(),
+                port: addr.port(),
+                component: 1,
+                ..Default::default()
+            },
+            tcp_type: rtc::ice::tcp_type::TcpType::Passive,
+        }
+        .new_candidate_host()
+        .map_err(Error::stack)?;
+        let init = RTCIceCandidate::from(&cand)
+            .to_json()
+            .map_err(Error::stack)?;
+        pc.add_local_candidate(init).map_err(Error::stack)?;
+    }
     pc.add_local_candidate(Default::default())
         .map_err(Error::stack)?;
     Ok(())
@@ -571,6 +613,8 @@ pub struct Peer {
     pc: RTCPeerConnection,
     role: Role,
     local_addr: SocketAddr,
+    /// The ICE-TCP candidate's address, if one was offered.
+    local_tcp: Option<SocketAddr>,
     ufrag: String,
     feedback: Arc<Mutex<Feedback>>,
     senders: BTreeMap<MediaKindKey, (RTCRtpSenderId, u8, u32)>,
@@ -735,6 +779,7 @@ impl Peer {
             pc,
             role,
             local_addr: config.local_addr,
+            local_tcp: config.tcp_candidates.first().copied(),
             ufrag,
             feedback,
             history,
@@ -791,6 +836,7 @@ impl Peer {
     ///     audio_ssrc: 2,
     ///     idle_timeout: Duration::from_secs(10),
     ///     stats_interval: Duration::from_secs(1),
+    ///     tcp_candidates: Vec::new(),
     /// };
     /// // Play (WHEP): the server sends, so the remote's role is Publisher.
     /// let (mut peer, offer) = Peer::offer(Instant::now(), Role::Publisher, &config)?;
@@ -1047,6 +1093,18 @@ impl Peer {
         from: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), Error> {
+        self.handle_receive_on(now, from, Transport::Udp, datagram)
+    }
+
+    /// Like [`Peer::handle_receive`] for a datagram that came over
+    /// `transport` (an ICE-TCP frame, RFC 4571, without its length).
+    pub fn handle_receive_on(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        transport: Transport,
+        datagram: &[u8],
+    ) -> Result<(), Error> {
         if self.closed {
             return Ok(());
         }
@@ -1060,7 +1118,7 @@ impl Peer {
             self.guard.received(now);
         }
         let first = self.out.len();
-        let res = self.read(now, from, datagram);
+        let res = self.read(now, from, transport, datagram);
         // A handshake datagram the stack did not answer: the remote is
         // retransmitting its flight; ours must go again (RFC 6347 4.2.4).
         if class == Class::Dtls
@@ -1077,7 +1135,7 @@ impl Peer {
             && !self.is_client
             && let Some(view) = StunView::parse(datagram)
         {
-            self.retry_nomination(now, from, &view, datagram, first);
+            self.retry_nomination(now, from, transport, &view, datagram, first);
         }
         if self.take_alive() {
             self.last_alive = now;
@@ -1092,10 +1150,12 @@ impl Peer {
     /// ICE-lite: keeps a USE-CANDIDATE check the stack did not answer, and
     /// hands it back after a success response from the same address (by
     /// then the stack's own check of the pair has succeeded).
+    #[allow(clippy::too_many_arguments)]
     fn retry_nomination(
         &mut self,
         now: Instant,
         from: SocketAddr,
+        transport: Transport,
         view: &StunView<'_>,
         datagram: &[u8],
         first: usize,
@@ -1108,7 +1168,7 @@ impl Peer {
             && let Some(request) = self.nomination.retry(from)
         {
             let first = self.out.len();
-            let _ = self.read(now, from, &request);
+            let _ = self.read(now, from, transport, &request);
             if let Some(v) = StunView::parse(&request) {
                 let answered = handshake::answers(self.out.range(first..), from, &v.transaction_id);
                 self.nomination.after_request(from, &v, &request, answered);
@@ -1117,14 +1177,24 @@ impl Peer {
     }
 
     /// The stack reads one datagram; what it sends in answer is queued.
-    fn read(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Result<(), Error> {
+    fn read(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        transport: Transport,
+        datagram: &[u8],
+    ) -> Result<(), Error> {
+        let (local_addr, transport_protocol) = match (transport, self.local_tcp) {
+            (Transport::Tcp, Some(tcp)) => (tcp, TransportProtocol::TCP),
+            _ => (self.local_addr, TransportProtocol::UDP),
+        };
         let res = self.pc.handle_read(TaggedBytesMut {
             now,
             transport: TransportContext {
-                local_addr: self.local_addr,
+                local_addr,
                 peer_addr: from,
                 ecn: None,
-                transport_protocol: TransportProtocol::UDP,
+                transport_protocol,
             },
             message: BytesMut::from(datagram),
         });
@@ -1140,6 +1210,7 @@ impl Peer {
         while let Some(msg) = self.pc.poll_write() {
             self.out.push_back(Transmit {
                 destination: msg.transport.peer_addr,
+                transport: transport_of(&msg.transport),
                 contents: msg.message,
             });
         }
@@ -1260,6 +1331,7 @@ impl Peer {
                 let msg = self.pc.poll_write()?;
                 Transmit {
                     destination: msg.transport.peer_addr,
+                    transport: transport_of(&msg.transport),
                     contents: msg.message,
                 }
             }

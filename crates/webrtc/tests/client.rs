@@ -24,6 +24,7 @@ fn config(local: SocketAddr, ufrag: &str, ssrcs: (u32, u32)) -> Config {
         audio_ssrc: ssrcs.1,
         idle_timeout: Duration::from_secs(10),
         stats_interval: Duration::from_secs(1),
+        tcp_candidates: Vec::new(),
     }
 }
 

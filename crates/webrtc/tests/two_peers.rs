@@ -52,6 +52,7 @@ fn config(server: SocketAddr) -> Config {
         audio_ssrc: 0x3333_4444,
         idle_timeout: Duration::from_secs(10),
         stats_interval: Duration::from_secs(1),
+        tcp_candidates: Vec::new(),
     }
 }
 

@@ -50,6 +50,7 @@ pub(crate) fn peer_config(local: SocketAddr, certificate: &Certificate, ssrc: u3
         audio_ssrc: ssrc.wrapping_add(1),
         idle_timeout: Duration::from_secs(15),
         stats_interval: Duration::from_secs(1),
+        tcp_candidates: Vec::new(),
     }
 }
 
