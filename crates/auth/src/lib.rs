@@ -4,7 +4,8 @@
 //! where `md5hash = md5("{uri}-{timestamp}-{rand}-{uid}-{key}")` in lowercase
 //! hex, `uri` is the URL's path (`/{app}/{stream}` for RTMP and WebRTC,
 //! `/{app}/{stream}.flv`, `/{app}/{stream}.m3u8`) and the URL is valid until
-//! `timestamp + validity`. This is the scheme cloud CDNs and live services
+//! `timestamp + validity`; a timestamp more than the validity plus
+//! [`MAX_CLOCK_SKEW`] ahead of now is refused. This is the scheme cloud CDNs and live services
 //! call "Type A"; the public test vector from their documentation is a unit
 //! test here.
 //!
@@ -93,7 +94,25 @@ pub enum Error {
         /// The time of the check.
         now: u64,
     },
+    /// The timestamp is further in the future than the validity plus
+    /// [`MAX_CLOCK_SKEW`]: such a URL would stay valid for longer than any
+    /// signer meant; it is refused as invalid.
+    #[error(
+        "invalid timestamp={timestamp}: it is {ahead} s in the future (now {now}), more than the validity plus {skew} s of clock skew; sign with the current time",
+        ahead = timestamp.saturating_sub(*now),
+        skew = MAX_CLOCK_SKEW.as_secs()
+    )]
+    FromTheFuture {
+        /// The timestamp the URL carried.
+        timestamp: u64,
+        /// The time of the check.
+        now: u64,
+    },
 }
+
+/// How far beyond the validity a timestamp may be in the future (a
+/// signer's clock ahead of ours): 5 minutes.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// Which part of an auth_key is malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -383,8 +402,10 @@ pub fn sign(
 
 /// Verifies an auth_key for `uri` at Unix time `now` (seconds).
 ///
-/// Valid while `now <= timestamp + validity`; the hash may match either key;
-/// the comparison is constant-time. The hash is checked before the time, so
+/// Valid while `now <= timestamp + validity`, and refused as
+/// [`Error::FromTheFuture`] when `timestamp > now + validity +`
+/// [`MAX_CLOCK_SKEW`]; the hash may match either key; the comparison is
+/// constant-time. The hash is checked before the time, so
 /// that a forged key learns nothing about validity.
 pub fn verify(
     uri: &str,
@@ -411,6 +432,15 @@ pub fn verify(
             given: parsed.md5hash,
         });
     };
+    let latest = now
+        .saturating_add(validity.as_secs())
+        .saturating_add(MAX_CLOCK_SKEW.as_secs());
+    if parsed.timestamp > latest {
+        return Err(Error::FromTheFuture {
+            timestamp: parsed.timestamp,
+            now,
+        });
+    }
     let expires_at = parsed.timestamp.saturating_add(validity.as_secs());
     if now > expires_at {
         return Err(Error::Expired {
@@ -533,10 +563,26 @@ mod tests {
             err.to_string().starts_with("expired timestamp=1000"),
             "{err}"
         );
-        // Signed in the future (clock skew at the signer): valid until its own expiry.
-        assert!(verify("/a/b", &key, &keys, validity, 0).is_ok());
-        // Overflowing expiry saturates instead of wrapping.
+        // Signed in the future (clock skew at the signer): valid until its
+        // own expiry, up to validity + 5 min ahead of now.
+        assert!(verify("/a/b", &key, &keys, validity, 500).is_ok());
+        assert!(verify("/a/b", &key, &keys, validity, 1000 - 900).is_ok());
+        let err = verify("/a/b", &key, &keys, validity, 1000 - 901).unwrap_err();
+        assert_eq!(
+            err,
+            Error::FromTheFuture {
+                timestamp: 1000,
+                now: 99
+            }
+        );
+        assert!(err.to_string().contains("901 s in the future"), "{err}");
+        // A timestamp years ahead never becomes a URL that never expires.
         let far = sign("/a/b", u64::MAX, "0", "0", "k").unwrap();
+        assert!(matches!(
+            verify("/a/b", &far, &keys, validity, 1000),
+            Err(Error::FromTheFuture { .. })
+        ));
+        // Overflowing bounds saturate instead of wrapping.
         assert!(verify("/a/b", &far, &keys, validity, u64::MAX).is_ok());
     }
 

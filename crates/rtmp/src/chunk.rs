@@ -68,6 +68,16 @@ pub struct Limits {
     pub max_buffered: usize,
 }
 
+impl Limits {
+    /// Small limits for a connection not yet authorised (before its
+    /// publish or play is accepted): commands only, a few chunk streams.
+    pub const PRE_AUTH: Limits = Limits {
+        max_message_len: 64 << 10,
+        max_chunk_streams: 8,
+        max_buffered: 256 << 10,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -130,6 +140,11 @@ impl Decoder {
             buffered: 0,
             consumed: 0,
         }
+    }
+
+    /// Replaces the limits (checked for each message that starts after).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
     }
 
     /// The peer's current chunk size.

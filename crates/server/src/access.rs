@@ -99,9 +99,21 @@ pub(crate) fn publish(
         ));
     }
     check_names(app, stream)?;
+    if let Some(ext) = PLAY_EXTENSIONS.iter().find(|e| stream.ends_with(*e)) {
+        return Err(Refusal::new(
+            ErrorKind::Domain,
+            format!(
+                "stream name {stream:?} ends in {ext}, which names a play URL (/{app}/{stream} would be ambiguous); publish it without the extension"
+            ),
+        ));
+    }
     check_signature(domain, &Protocol::Rtmp.uri(app, stream), queries, now)?;
     Ok(domain.name.clone())
 }
+
+/// Extensions of play URLs: a stream may not be published under a name
+/// that ends in one (`x.flv` is the FLV form of `x`).
+const PLAY_EXTENSIONS: [&str; 4] = [".flv", ".m3u8", ".m4s", ".ts"];
 
 /// A play that passed the checks.
 #[derive(Debug)]
@@ -163,9 +175,10 @@ mod tests {
 
     fn config() -> Config {
         let mut c = Config::default();
-        c.finish().unwrap();
-        c.set_default_key("k1");
+        c.set_default_key(DomainKind::Ingest, "k1");
+        c.set_default_key(DomainKind::Streaming, "p1");
         c.domains[0].secondary_key = Some("k2".into());
+        c.finish().unwrap();
         c
     }
 
@@ -203,13 +216,38 @@ mod tests {
         assert!(e.reason.contains("streaming domain"), "{e:?}");
         let e = publish(&c, None, "live", "de mo", &[&q], now).unwrap_err();
         assert!(e.reason.contains("stream"), "{e:?}");
+        // A name that is also a play URL, even when signed.
+        let flv = rts_auth::sign("/live/demo.flv", now, "0", "0", "k1").unwrap();
+        let e = publish(
+            &c,
+            None,
+            "live",
+            "demo.flv",
+            &[&format!("auth_key={flv}")],
+            now,
+        )
+        .unwrap_err();
+        assert!(e.reason.contains("ends in .flv"), "{e:?}");
+        assert!(publish(&c, None, "live", "demo.m3u8", &[&q], now).is_err());
+        // A play URL (streaming key) never publishes.
+        let play_key = rts_auth::sign("/live/demo", now, "0", "0", "p1").unwrap();
+        let e = publish(
+            &c,
+            None,
+            "live",
+            "demo",
+            &[&format!("auth_key={play_key}")],
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Auth);
     }
 
     #[test]
     fn play_checks() {
         let mut c = config();
         let now = 1_700_000_000;
-        let flv = rts_auth::sign("/live/demo.flv", now, "0", "0", "k1").unwrap();
+        let flv = rts_auth::sign("/live/demo.flv", now, "0", "0", "p1").unwrap();
         let q = format!("auth_key={flv}");
         let p = play(
             &c,

@@ -878,12 +878,12 @@ mod tests {
         conv.panic_next = true;
         let wake = Arc::new(tokio::sync::Notify::new());
         let mut branch = spawn(key.clone(), viewer, hub.clone(), conv, wake).unwrap();
-        publisher.push(
+        assert!(publisher.push(
             Instant::now(),
             FrameKind::Audio,
             0,
             Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
-        );
+        ));
         let out = tokio::time::timeout(Duration::from_secs(10), branch.rx.recv())
             .await
             .expect("the branch reports before 10 s");

@@ -95,10 +95,16 @@ impl Default for Listen {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Api {
-    /// Bearer token required by `/api/v1/...`; a random one is made (and
-    /// printed) when empty.
+    /// Bearer token required by `/api/v1/...` (and `/metrics` unless
+    /// `public_metrics`), in an `Authorization: Bearer` header only; a
+    /// random one is made (and printed) when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Serve `/metrics` without the token (it lists every stream name);
+    /// default false: Prometheus sends the token (`authorization:
+    /// credentials:` in its scrape config).
+    #[serde(default)]
+    pub public_metrics: bool,
 }
 
 /// WebRTC play settings.
@@ -192,30 +198,73 @@ pub struct Tls {
     pub key: PathBuf,
 }
 
-/// Queue and timing limits of the stream hub.
+/// Queue, memory, connection and timing limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Frames a viewer's queue holds before it drops up to the next keyframe.
+    /// Frames a viewer's queue holds before it drops up to the next
+    /// keyframe; at least `max_gop_frames`, so a joiner always takes the
+    /// cached GOP.
     pub viewer_queue_frames: usize,
     /// A viewer that has been dropping frames for this long is disconnected (ms).
     pub max_behind_ms: u64,
     /// A publisher that comes back within this time keeps its viewers (ms).
     pub publisher_grace_ms: u64,
-    /// Most frames kept for the last GOP (a longer GOP is cut at the start).
+    /// A publisher from which no frame has arrived for this long (a
+    /// half-open connection) loses its stream to a new publisher with a
+    /// valid URL (ms).
+    pub publisher_silence_ms: u64,
+    /// Most frames kept for the last GOP (a longer GOP is not cached: new
+    /// viewers wait for the next keyframe).
     pub max_gop_frames: usize,
+    /// Most bytes kept for the last GOP of one stream.
+    pub max_gop_bytes: usize,
+    /// Most bytes of GOP caches over all streams; past it new publishers
+    /// are refused.
+    pub max_buffered_bytes: usize,
     /// Largest RTMP message accepted from a publisher (bytes).
     pub max_message_bytes: usize,
+    /// RTMP handshake, `connect` and the first publish or play must be
+    /// done within this (ms).
+    pub handshake_timeout_ms: u64,
+    /// An HTTP request's headers must arrive within this, also between
+    /// keep-alive requests (ms).
+    pub http_header_timeout_ms: u64,
+    /// An HTTP connection with no bytes in either direction for this long
+    /// is closed (ms).
+    pub http_idle_ms: u64,
+    /// RTMP connections at once, and from one IP address.
+    pub max_rtmp_connections: usize,
+    /// RTMP connections at once from one IP address.
+    pub max_rtmp_per_ip: usize,
+    /// HTTP(S) connections at once.
+    pub max_http_connections: usize,
+    /// HTTP(S) connections at once from one IP address.
+    pub max_http_per_ip: usize,
+    /// On SIGTERM/SIGINT, the longest the server waits for connections to
+    /// end before it closes them and exits (ms).
+    pub shutdown_ms: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            viewer_queue_frames: 1024,
+            viewer_queue_frames: 2048,
             max_behind_ms: 10_000,
             publisher_grace_ms: 5_000,
-            max_gop_frames: 4096,
+            publisher_silence_ms: 3_000,
+            max_gop_frames: 2048,
+            max_gop_bytes: 48 << 20,
+            max_buffered_bytes: 1 << 30,
             max_message_bytes: 16 << 20,
+            handshake_timeout_ms: 10_000,
+            http_header_timeout_ms: 10_000,
+            http_idle_ms: 60_000,
+            max_rtmp_connections: 4096,
+            max_rtmp_per_ip: 64,
+            max_http_connections: 16_384,
+            max_http_per_ip: 512,
+            shutdown_ms: 5_000,
         }
     }
 }
@@ -228,6 +277,26 @@ impl Limits {
     /// `publisher_grace_ms` as a duration.
     pub fn publisher_grace(&self) -> Duration {
         Duration::from_millis(self.publisher_grace_ms)
+    }
+    /// `publisher_silence_ms` as a duration.
+    pub fn publisher_silence(&self) -> Duration {
+        Duration::from_millis(self.publisher_silence_ms)
+    }
+    /// `handshake_timeout_ms` as a duration.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+    /// `http_header_timeout_ms` as a duration.
+    pub fn http_header_timeout(&self) -> Duration {
+        Duration::from_millis(self.http_header_timeout_ms)
+    }
+    /// `http_idle_ms` as a duration.
+    pub fn http_idle(&self) -> Duration {
+        Duration::from_millis(self.http_idle_ms)
+    }
+    /// `shutdown_ms` as a duration.
+    pub fn shutdown(&self) -> Duration {
+        Duration::from_millis(self.shutdown_ms)
     }
 }
 
@@ -528,6 +597,65 @@ impl Config {
         if self.limits.max_gop_frames < 16 {
             return Err(invalid("limits.max_gop_frames", "must be at least 16"));
         }
+        if self.limits.viewer_queue_frames < self.limits.max_gop_frames {
+            return Err(invalid(
+                "limits.viewer_queue_frames",
+                format!(
+                    "is {} but limits.max_gop_frames is {}: a new viewer could not take the cached GOP; make it at least max_gop_frames",
+                    self.limits.viewer_queue_frames, self.limits.max_gop_frames
+                ),
+            ));
+        }
+        if self.limits.max_gop_bytes < 1 << 20 {
+            return Err(invalid(
+                "limits.max_gop_bytes",
+                "must be at least 1 MiB (1048576)",
+            ));
+        }
+        if self.limits.max_buffered_bytes < self.limits.max_gop_bytes {
+            return Err(invalid(
+                "limits.max_buffered_bytes",
+                "must be at least limits.max_gop_bytes (one stream's GOP)",
+            ));
+        }
+        for (f, v, min) in [
+            (
+                "limits.handshake_timeout_ms",
+                self.limits.handshake_timeout_ms,
+                100,
+            ),
+            (
+                "limits.http_header_timeout_ms",
+                self.limits.http_header_timeout_ms,
+                100,
+            ),
+            ("limits.http_idle_ms", self.limits.http_idle_ms, 100),
+            (
+                "limits.publisher_silence_ms",
+                self.limits.publisher_silence_ms,
+                100,
+            ),
+        ] {
+            if v < min {
+                return Err(invalid(f, format!("must be at least {min} ms")));
+            }
+        }
+        for (f, v) in [
+            (
+                "limits.max_rtmp_connections",
+                self.limits.max_rtmp_connections,
+            ),
+            ("limits.max_rtmp_per_ip", self.limits.max_rtmp_per_ip),
+            (
+                "limits.max_http_connections",
+                self.limits.max_http_connections,
+            ),
+            ("limits.max_http_per_ip", self.limits.max_http_per_ip),
+        ] {
+            if v == 0 {
+                return Err(invalid(f, "must be at least 1"));
+            }
+        }
         if self.limits.max_message_bytes < 4096 {
             return Err(invalid("limits.max_message_bytes", "must be at least 4096"));
         }
@@ -549,20 +677,55 @@ impl Config {
                 d.primary_key = Some(random_secret()?);
             }
         }
+        self.check_keys_not_shared()?;
         if self.api.token.is_none() {
             self.api.token = Some(random_secret()?);
         }
         Ok(())
     }
 
-    /// Sets the primary key of the default domains (`--auth-key`).
-    pub fn set_default_key(&mut self, key: &str) {
-        for kind in [DomainKind::Ingest, DomainKind::Streaming] {
-            if let Some(i) = self.default_index(kind)
-                && let Some(d) = self.domains.get_mut(i)
-            {
-                d.primary_key = Some(key.to_owned());
+    /// An ingest domain and a streaming domain never share a key: both sign
+    /// `/{app}/{stream}` for RTMP, so a shared key would let any viewer's
+    /// play URL publish (or squat a stream while its owner is offline).
+    fn check_keys_not_shared(&self) -> Result<(), ConfigError> {
+        let keys = |d: &Domain| -> Vec<String> {
+            [&d.primary_key, &d.secondary_key]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect()
+        };
+        for (i, a) in self.domains.iter().enumerate() {
+            if a.kind != DomainKind::Ingest || !a.signing {
+                continue;
             }
+            for (j, b) in self.domains.iter().enumerate() {
+                if b.kind != DomainKind::Streaming || !b.signing {
+                    continue;
+                }
+                let (ka, kb) = (keys(a), keys(b));
+                if ka.iter().any(|k| kb.contains(k)) {
+                    return Err(invalid(
+                        format!("domain[{i}].primary_key"),
+                        format!(
+                            "ingest domain {:?} (domain[{i}]) and streaming domain {:?} (domain[{j}]) share a signing key, so a play URL could publish; give each its own key",
+                            a.name, b.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the primary key of the default domain of `kind`
+    /// (`--ingest-key`, `--auth-key`). Giving both kinds the same key is
+    /// refused by [`Config::finish`].
+    pub fn set_default_key(&mut self, kind: DomainKind, key: &str) {
+        if let Some(i) = self.default_index(kind)
+            && let Some(d) = self.domains.get_mut(i)
+        {
+            d.primary_key = Some(key.to_owned());
         }
     }
 
@@ -644,19 +807,32 @@ http = "0.0.0.0:8080"   # HTTP-FLV, API, metrics, web player (TCP; HTTPS with [t
 rtc = "0.0.0.0:8000"    # WebRTC, one UDP socket for every peer
 
 [api]
-# Bearer token for /api/v1/...; random (and printed at start-up) when absent.
+# Bearer token (Authorization header) for /api/v1/... and /metrics; random
+# (and printed at start-up) when absent.
 # token = "change-me"
+public_metrics = false       # true: /metrics without the token (it lists stream names)
 
 # [tls]                  # serve HTTPS on the http port
 # cert = "/etc/rts/cert.pem"
 # key = "/etc/rts/key.pem"
 
 [limits]
-viewer_queue_frames = 1024   # a viewer further behind drops frames up to the next keyframe
+viewer_queue_frames = 2048   # a viewer further behind drops frames up to the next keyframe
 max_behind_ms = 10000        # ... and is disconnected after dropping for this long
 publisher_grace_ms = 5000    # a publisher back within this keeps its viewers
-max_gop_frames = 4096        # frames kept for the last GOP (instant start)
+publisher_silence_ms = 3000  # a silent (half-open) publisher loses its stream to a new one
+max_gop_frames = 2048        # frames kept for the last GOP (instant start)
+max_gop_bytes = 50331648     # bytes kept for the last GOP of one stream (48 MiB)
+max_buffered_bytes = 1073741824 # GOP bytes of all streams; past it publishers are refused
 max_message_bytes = 16777216 # largest RTMP message from a publisher
+handshake_timeout_ms = 10000 # RTMP handshake + connect + publish/play
+http_header_timeout_ms = 10000 # HTTP request headers (also between keep-alive requests)
+http_idle_ms = 60000         # an HTTP connection silent both ways is closed
+max_rtmp_connections = 4096
+max_rtmp_per_ip = 64
+max_http_connections = 16384
+max_http_per_ip = 512
+shutdown_ms = 5000           # SIGTERM/SIGINT: longest wait for connections to end
 
 [webrtc]
 # ICE host candidates announced to browsers (the port is listen.rtc's). Empty:
@@ -675,7 +851,8 @@ ice_udp = true               # announce the UDP candidates
 # credential = "change-me"
 
 # At most 20 domains. Unknown hosts map to the default (first) domain of the
-# kind the request needs; ?vhost=NAME picks a domain explicitly.
+# kind the request needs; ?vhost=NAME picks a domain explicitly. An ingest
+# and a streaming domain never share a key (a play URL would publish).
 [[domain]]
 name = "push.localhost"
 kind = "ingest"
@@ -817,19 +994,42 @@ mod tests {
             "play.x"
         );
         assert_eq!(name(&c, Some("PLAY.X"), None, DomainKind::Ingest), "play.x");
-        c.set_default_key("k");
+        c.set_default_key(DomainKind::Ingest, "k");
+        c.set_default_key(DomainKind::Streaming, "p");
         assert_eq!(
             c.domain("push.y").unwrap().primary_key.as_deref(),
             Some("k")
         );
         assert_eq!(
             c.domain("play.x").unwrap().primary_key.as_deref(),
-            Some("k")
+            Some("p")
         );
         assert_ne!(
             c.domain("push.x").unwrap().primary_key.as_deref(),
             Some("k")
         );
+        c.finish().unwrap();
+        // The same key on an ingest and a streaming domain is refused,
+        // naming both.
+        c.set_default_key(DomainKind::Streaming, "k");
+        let e = c.finish().unwrap_err().to_string();
+        assert!(
+            e.contains("\"push.y\" (domain[1])") && e.contains("\"play.x\" (domain[2])"),
+            "{e}"
+        );
+        let mut shared = Config::default();
+        shared.domains[0].primary_key = Some("a".into());
+        shared.domains[1].secondary_key = Some("a".into());
+        assert!(
+            shared
+                .finish()
+                .unwrap_err()
+                .to_string()
+                .contains("share a signing key")
+        );
+        // Not when one of them does not sign.
+        shared.domains[1].signing = false;
+        shared.finish().unwrap();
         c.disable_signing();
         assert!(c.domains.iter().all(|d| !d.signing));
     }

@@ -160,19 +160,15 @@ impl FlvBody {
     }
 }
 
-fn authorized(
-    shared: &Shared,
-    headers: &HeaderMap,
-    query: Option<&str>,
-) -> Result<(), Box<Response>> {
+/// The API token, from an `Authorization: Bearer` header only (a query
+/// parameter would end up in access logs and browser history).
+fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let token = shared.config.api.token.as_deref().unwrap_or_default();
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::to_owned)
-        .or_else(|| query.and_then(|q| query_param(q, "token")));
-    let ok = given.is_some_and(|g| subtle_eq(g.as_bytes(), token.as_bytes()) && !token.is_empty());
+        .and_then(|h| h.strip_prefix("Bearer "));
+    let ok = !token.is_empty() && given.is_some_and(|g| token_eq(g, token));
     if ok {
         Ok(())
     } else {
@@ -185,8 +181,15 @@ fn authorized(
     }
 }
 
-fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Compares SHA-256 digests in constant time, so neither the token's
+/// content nor its length shows in the timing.
+fn token_eq(given: &str, token: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(given), Sha256::digest(token));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 fn json(value: &impl serde::Serialize) -> Response {
@@ -197,12 +200,8 @@ fn json(value: &impl serde::Serialize) -> Response {
 }
 
 /// `GET /api/v1/streams`
-async fn list_streams(
-    State(shared): State<Arc<Shared>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authorized(&shared, &headers, query.as_deref()) {
+async fn list_streams(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
         return *r;
     }
     let streams = shared.hub.streams(Instant::now());
@@ -217,7 +216,7 @@ async fn one_stream(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorized(&shared, &headers, query.as_deref()) {
+    if let Err(r) = authorized(&shared, &headers) {
         return *r;
     }
     let q = query.unwrap_or_default();
@@ -242,21 +241,32 @@ async fn one_stream(
     }
 }
 
-/// `GET /metrics`: Prometheus text.
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+/// `GET /metrics`: Prometheus text; the API token is needed unless
+/// `[api] public_metrics` (the text names every stream).
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !shared.config.api.public_metrics
+        && let Err(r) = authorized(&shared, &headers)
+    {
+        return *r;
+    }
     let mut body = shared
         .hub
         .metrics()
         .render(&shared.hub.streams(Instant::now()));
     let (host, sessions, restarts) = shared.rtc.stats();
     crate::metrics::render_webrtc(&mut body, &host, sessions, restarts);
+    crate::metrics::render_buffered(
+        &mut body,
+        shared.hub.buffered_bytes(),
+        shared.config.limits.max_buffered_bytes,
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// WHEP (and WHIP) endpoints and resources: `/{app}/{stream}/whep[/{id}]`.
 async fn webrtc(
     State(shared): State<Arc<Shared>>,
-    ConnectInfo(remote): ConnectInfo<crate::io::Remote>,
+    ConnectInfo(remote): ConnectInfo<crate::httpd::Remote>,
     req: axum::extract::Request,
 ) -> Response {
     crate::rtc::Rtc::http(shared, remote.0, req).await
@@ -270,6 +280,6 @@ async fn index() -> Response {
 <li>latency calibrator: <a href=\"/calibrator\">/calibrator</a></li>\
 <li>WHEP: <code>POST /{app}/{stream}/whep?auth_key=…</code></li>\
 <li>HTTP-FLV: <code>/{app}/{stream}.flv?auth_key=…</code></li>\
-<li>API: <code>/api/v1/streams</code> (Bearer token), metrics: <a href=\"/metrics\">/metrics</a></li></ul>";
+<li>API: <code>/api/v1/streams</code>, metrics: <code>/metrics</code> (both with <code>Authorization: Bearer</code> and the API token)</li></ul>";
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }

@@ -17,7 +17,7 @@
 //! Nothing here reads the clock: every call takes `now`.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -124,9 +124,20 @@ pub enum EndReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PublishError {
-    /// Someone publishes this stream already.
+    /// Someone publishes this stream already (and sent a frame less than
+    /// `publisher_silence_ms` ago).
     #[error("stream already publishing")]
     AlreadyPublishing,
+    /// The GOP caches of all streams hold `limits.max_buffered_bytes`.
+    #[error(
+        "the server is full: its streams buffer {buffered} bytes, the limit is {limit} (limits.max_buffered_bytes); try again later"
+    )]
+    ServerFull {
+        /// Bytes buffered now.
+        buffered: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The hub is shutting down.
     #[error("the server is shutting down")]
     Shutdown,
@@ -235,7 +246,11 @@ struct State {
     audio_config: Option<Frame>,
     /// Frames since the last video keyframe; empty while it is too long.
     gop: Vec<Frame>,
+    /// Payload bytes in `gop` (counted in [`Inner::buffered`] too).
+    gop_bytes: usize,
     gop_overflow: bool,
+    /// When the publisher last pushed a frame (or started).
+    last_push: Instant,
     viewers: Vec<Arc<ViewerShared>>,
     /// Added to the publisher's timestamps.
     offset: u32,
@@ -266,6 +281,23 @@ struct Inner {
     next_id: AtomicU64,
     metrics: Arc<Metrics>,
     closed: Mutex<bool>,
+    /// GOP bytes of every stream.
+    buffered: AtomicUsize,
+}
+
+impl State {
+    fn clear_gop(&mut self, buffered: &AtomicUsize) {
+        self.gop.clear();
+        buffered.fetch_sub(self.gop_bytes, Ordering::Relaxed);
+        self.gop_bytes = 0;
+    }
+
+    fn push_gop(&mut self, frame: Frame, buffered: &AtomicUsize) {
+        let n = frame.payload.len();
+        self.gop_bytes = self.gop_bytes.saturating_add(n);
+        buffered.fetch_add(n, Ordering::Relaxed);
+        self.gop.push(frame);
+    }
 }
 
 /// The hub. Cloning is cheap (shared).
@@ -284,6 +316,7 @@ impl Hub {
                 next_id: AtomicU64::new(1),
                 metrics,
                 closed: Mutex::new(false),
+                buffered: AtomicUsize::new(0),
             }),
         }
     }
@@ -297,12 +330,27 @@ impl Hub {
         self.inner.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Starts publishing `key`; refused when someone publishes it already.
-    /// A publisher that replaces one that left less than the grace period
-    /// ago keeps that one's viewers.
+    /// Bytes held in the GOP caches of all streams.
+    pub fn buffered_bytes(&self) -> usize {
+        self.inner.buffered.load(Ordering::Relaxed)
+    }
+
+    /// Starts publishing `key`; refused when someone publishes it already
+    /// and has sent a frame within `publisher_silence_ms`, or when the
+    /// server buffers `max_buffered_bytes`. A publisher that replaces one
+    /// that left less than the grace period ago, or one that went silent,
+    /// keeps that one's viewers, whose timestamps continue.
     pub fn publish(&self, key: StreamKey, now: Instant) -> Result<Publisher, PublishError> {
         if *lock(&self.inner.closed) {
             return Err(PublishError::Shutdown);
+        }
+        let limits = self.inner.limits;
+        let buffered = self.buffered_bytes();
+        if buffered >= limits.max_buffered_bytes {
+            return Err(PublishError::ServerFull {
+                buffered,
+                limit: limits.max_buffered_bytes,
+            });
         }
         let id = self.id();
         let mut map = lock(&self.inner.streams);
@@ -319,7 +367,9 @@ impl Hub {
                         video_config: None,
                         audio_config: None,
                         gop: Vec::new(),
+                        gop_bytes: 0,
                         gop_overflow: false,
+                        last_push: now,
                         viewers: Vec::new(),
                         offset: 0,
                         rebase: false,
@@ -335,17 +385,32 @@ impl Hub {
         drop(map);
         let mut s = lock(&stream.state);
         if s.publisher.is_some() {
-            return Err(PublishError::AlreadyPublishing);
+            let silent = now.saturating_duration_since(s.last_push);
+            if silent < limits.publisher_silence() {
+                return Err(PublishError::AlreadyPublishing);
+            }
+            // Half-open: nothing from it for publisher_silence_ms. The old
+            // Publisher's pushes are ignored from now on (it sees
+            // `push` return false) and the new one continues the stream.
+            tracing::info!(
+                stream = %stream.key,
+                silent_ms = silent.as_millis(),
+                "publisher replaced: nothing arrived from it for longer than publisher_silence_ms"
+            );
+            Metrics::add(&self.inner.metrics.publisher_takeovers, 1);
+            s.publisher = None;
+            s.left_at = Some(now);
         }
         s.publisher = Some(id);
+        s.last_push = now;
         if s.left_at.take().is_some() {
-            // Coming back within the grace period: what was kept belongs to
-            // the old encoder session.
+            // Coming back within the grace period (or replacing a silent
+            // publisher): what was kept belongs to the old encoder session.
             s.rebase = s.last_out_ts.is_some();
             s.metadata = None;
             s.video_config = None;
             s.audio_config = None;
-            s.gop.clear();
+            s.clear_gop(&self.inner.buffered);
             s.gop_overflow = false;
         }
         s.started_at = now;
@@ -407,6 +472,7 @@ impl Hub {
             match s.left_at {
                 Some(t) if now.saturating_duration_since(t) >= grace => {
                     end_all(&mut s, EndReason::Unpublished);
+                    s.clear_gop(&self.inner.buffered);
                     false
                 }
                 _ => s.publisher.is_some() || s.left_at.is_some(),
@@ -419,7 +485,9 @@ impl Hub {
         *lock(&self.inner.closed) = true;
         let map = std::mem::take(&mut *lock(&self.inner.streams));
         for stream in map.values() {
-            end_all(&mut lock(&stream.state), EndReason::Shutdown);
+            let mut s = lock(&stream.state);
+            end_all(&mut s, EndReason::Shutdown);
+            s.clear_gop(&self.inner.buffered);
         }
     }
 
@@ -538,30 +606,46 @@ impl Publisher {
 
     /// Pushes an FLV tag body of `kind`: an audio or video tag body at
     /// `timestamp` (ms), or an `onMetaData` script body (its timestamp is
-    /// not used).
-    pub fn push(&mut self, now: Instant, kind: FrameKind, timestamp: u32, payload: Bytes) {
-        match kind {
-            FrameKind::Metadata => self.push_metadata(now, payload),
-            FrameKind::Audio | FrameKind::Video => self.push_media(now, kind, timestamp, payload),
+    /// not used). False when this publisher no longer owns the stream (a
+    /// new one replaced it after `publisher_silence_ms` without frames):
+    /// nothing was pushed; close its connection.
+    #[must_use = "false means the publisher lost its stream; close its connection"]
+    pub fn push(&mut self, now: Instant, kind: FrameKind, timestamp: u32, payload: Bytes) -> bool {
+        let mut s = lock(&self.stream.state);
+        if s.publisher != Some(self.id) {
+            return false;
         }
+        s.last_push = now;
+        match kind {
+            FrameKind::Metadata => self.push_metadata(&mut s, now, payload),
+            FrameKind::Audio | FrameKind::Video => {
+                self.push_media(&mut s, now, kind, timestamp, payload);
+            }
+        }
+        true
     }
 
-    fn push_metadata(&mut self, now: Instant, payload: Bytes) {
-        let mut s = lock(&self.stream.state);
+    fn push_metadata(&self, s: &mut State, now: Instant, payload: Bytes) {
         if let Ok(script) = ScriptData::parse(&payload) {
             let num = |k: &str| script.number(k).filter(|v| v.is_finite() && *v > 0.0);
             s.media.width = num("width").map(|v| v as u32);
             s.media.height = num("height").map(|v| v as u32);
             s.media.meta_fps = num("framerate").or_else(|| num("videoframerate"));
         }
-        let frame = self.frame(&mut s, FrameKind::Metadata, 0, payload, false, true);
+        let frame = self.frame(s, FrameKind::Metadata, 0, payload, false, true);
         s.metadata = Some(frame.clone());
-        self.fan_out(&mut s, frame, now);
+        self.fan_out(s, frame, now);
     }
 
-    fn push_media(&mut self, now: Instant, kind: FrameKind, timestamp: u32, payload: Bytes) {
+    fn push_media(
+        &self,
+        s: &mut State,
+        now: Instant,
+        kind: FrameKind,
+        timestamp: u32,
+        payload: Bytes,
+    ) {
         let video = kind == FrameKind::Video;
-        let mut s = lock(&self.stream.state);
         s.media.bytes_in = s.media.bytes_in.saturating_add(payload.len() as u64);
         let (kind, keyframe, config) = if video {
             match VideoTagHeader::parse(&payload) {
@@ -597,25 +681,31 @@ impl Publisher {
                 }
             }
         };
-        let frame = self.frame(&mut s, kind, timestamp, payload, keyframe, config);
+        let frame = self.frame(s, kind, timestamp, payload, keyframe, config);
+        let limits = &self.hub.inner.limits;
+        let buffered = &self.hub.inner.buffered;
         if config {
             match kind {
                 FrameKind::Video => s.video_config = Some(frame.clone()),
                 _ => s.audio_config = Some(frame.clone()),
             }
         } else if keyframe {
-            s.gop.clear();
-            s.gop.push(frame.clone());
-            s.gop_overflow = false;
+            s.clear_gop(buffered);
+            s.gop_overflow = frame.payload.len() > limits.max_gop_bytes;
+            if !s.gop_overflow {
+                s.push_gop(frame.clone(), buffered);
+            }
         } else if !s.gop_overflow && !s.gop.is_empty() {
-            if s.gop.len() >= self.hub.inner.limits.max_gop_frames {
-                s.gop.clear();
+            let bytes = s.gop_bytes.saturating_add(frame.payload.len());
+            if s.gop.len() >= limits.max_gop_frames || bytes > limits.max_gop_bytes {
+                // Too long to cache: new viewers wait for the next keyframe.
+                s.clear_gop(buffered);
                 s.gop_overflow = true;
             } else {
-                s.gop.push(frame.clone());
+                s.push_gop(frame.clone(), buffered);
             }
         }
-        self.fan_out(&mut s, frame, now);
+        self.fan_out(s, frame, now);
     }
 
     fn frame(
@@ -664,6 +754,12 @@ impl Publisher {
         self.leave_at(now);
     }
 
+    /// Whether a new publisher took the stream over (after this one was
+    /// silent for `publisher_silence_ms`).
+    pub fn replaced(&self) -> bool {
+        lock(&self.stream.state).publisher != Some(self.id) && !self.left
+    }
+
     fn leave_at(&mut self, now: Instant) {
         if self.left {
             return;
@@ -691,6 +787,8 @@ impl Drop for Publisher {
 #[derive(Debug)]
 struct Queue {
     frames: VecDeque<Frame>,
+    /// Payload bytes in `frames`.
+    bytes: usize,
     /// Waiting for a keyframe: at the start, and after falling behind.
     need_key: bool,
     /// Dropping until the next keyframe, since this time.
@@ -703,6 +801,7 @@ impl Default for Queue {
     fn default() -> Self {
         Queue {
             frames: VecDeque::new(),
+            bytes: 0,
             need_key: true,
             behind_since: None,
             dropped: 0,
@@ -712,7 +811,14 @@ impl Default for Queue {
 }
 
 impl Queue {
-    /// Appends a frame; false when the viewer is to be ended.
+    fn append(&mut self, frame: Frame) {
+        self.bytes = self.bytes.saturating_add(frame.payload.len());
+        self.frames.push_back(frame);
+    }
+
+    /// Appends a frame; false when the viewer is to be ended. Full at
+    /// `viewer_queue_frames` frames or `max_gop_bytes` bytes: what a new
+    /// viewer's cached GOP may take, so a joiner always fits.
     fn push(&mut self, frame: Frame, now: Instant, limits: &Limits) -> bool {
         if self.end.is_some() {
             return false;
@@ -722,21 +828,23 @@ impl Queue {
             // Decoder configurations are never dropped (a viewer cannot
             // decode without them); they are rare and the slack bounds them.
             if self.frames.len() < cap.saturating_add(CONFIG_SLACK) {
-                self.frames.push_back(frame);
+                self.append(frame);
             }
             return true;
         }
-        let full = self.frames.len() >= cap;
+        let full = self.frames.len() >= cap
+            || self.bytes.saturating_add(frame.payload.len()) > limits.max_gop_bytes;
         if self.need_key {
             if frame.keyframe && !full {
                 self.need_key = false;
                 self.behind_since = None;
-                self.frames.push_back(frame);
+                self.append(frame);
             } else if let Some(since) = self.behind_since {
                 self.dropped = self.dropped.saturating_add(1);
                 if now.saturating_duration_since(since) >= limits.max_behind() {
                     self.end = Some(EndReason::TooSlow);
                     self.frames.clear();
+                    self.bytes = 0;
                     return false;
                 }
             }
@@ -745,7 +853,7 @@ impl Queue {
             self.behind_since = Some(now);
             self.dropped = self.dropped.saturating_add(1);
         } else {
-            self.frames.push_back(frame);
+            self.append(frame);
         }
         true
     }
@@ -782,7 +890,10 @@ impl Viewer {
             return Err(e);
         }
         let n = q.frames.len().min(max);
-        Ok(q.frames.drain(..n).collect())
+        let out: Vec<Frame> = q.frames.drain(..n).collect();
+        let taken = out.iter().map(|f| f.payload.len()).sum::<usize>();
+        q.bytes = q.bytes.saturating_sub(taken);
+        Ok(out)
     }
 
     /// Waits for at least one frame and takes up to `max`.
@@ -852,8 +963,8 @@ mod tests {
 
     fn start(h: &Hub, t: Instant) -> Publisher {
         let mut p = h.publish(key(), t).unwrap();
-        p.push(t, FrameKind::Video, 0, Bytes::from_static(AVC_SEQ));
-        p.push(t, FrameKind::Audio, 0, Bytes::from_static(AAC_SEQ));
+        assert!(p.push(t, FrameKind::Video, 0, Bytes::from_static(AVC_SEQ)));
+        assert!(p.push(t, FrameKind::Audio, 0, Bytes::from_static(AAC_SEQ)));
         p
     }
 
@@ -874,7 +985,7 @@ mod tests {
             PublishError::AlreadyPublishing.to_string(),
             "stream already publishing"
         );
-        p.push(t, FrameKind::Video, 0, key_frame(1));
+        assert!(p.push(t, FrameKind::Video, 0, key_frame(1)));
         let v = h.play(&key(), Protocol::Flv, t).unwrap();
         assert_eq!(all(&v).len(), 3);
         // Another stream name is free.
@@ -900,12 +1011,12 @@ mod tests {
             ("framerate", rts_flv::amf0::Value::from(30.0)),
         ]))
         .encode(&mut meta);
-        p.push(t, FrameKind::Metadata, 0, meta.freeze());
-        p.push(t, FrameKind::Video, 0, key_frame(1));
-        p.push(t, FrameKind::Video, 33, inter(2));
-        p.push(t, FrameKind::Video, 66, key_frame(3));
-        p.push(t, FrameKind::Audio, 70, audio(4));
-        p.push(t, FrameKind::Video, 100, inter(5));
+        assert!(p.push(t, FrameKind::Metadata, 0, meta.freeze()));
+        assert!(p.push(t, FrameKind::Video, 0, key_frame(1)));
+        assert!(p.push(t, FrameKind::Video, 33, inter(2)));
+        assert!(p.push(t, FrameKind::Video, 66, key_frame(3)));
+        assert!(p.push(t, FrameKind::Audio, 70, audio(4)));
+        assert!(p.push(t, FrameKind::Video, 100, inter(5)));
         let v = h.play(&key(), Protocol::Flv, t).unwrap();
         let got = all(&v);
         let kinds: Vec<_> = got
@@ -925,7 +1036,7 @@ mod tests {
         );
         // Live frames reach the viewer as the same allocation.
         let frame = inter(6);
-        p.push(t, FrameKind::Video, 133, frame.clone());
+        assert!(p.push(t, FrameKind::Video, 133, frame.clone()));
         let live = all(&v);
         assert_eq!(live[0].payload.as_ptr(), frame.as_ptr());
         let info = h.stream(&key(), t + Duration::from_secs(1)).unwrap();
@@ -959,12 +1070,12 @@ mod tests {
         let mut ts = 0u32;
         let mut push = |p: &mut Publisher, at: Instant, key: bool| {
             ts += 33;
-            p.push(
+            assert!(p.push(
                 at,
                 FrameKind::Video,
                 ts,
                 if key { key_frame(0) } else { inter(0) },
-            );
+            ));
         };
         // 30 frames: slow's queue (16) fills; it drops the rest.
         push(&mut p, t, true);
@@ -1000,8 +1111,8 @@ mod tests {
         let h = hub(limits());
         let t = Instant::now();
         let mut p = start(&h, t);
-        p.push(t, FrameKind::Video, 1000, key_frame(1));
-        p.push(t, FrameKind::Video, 1033, inter(2));
+        assert!(p.push(t, FrameKind::Video, 1000, key_frame(1)));
+        assert!(p.push(t, FrameKind::Video, 1033, inter(2)));
         let v = h.play(&key(), Protocol::Rtmp, t).unwrap();
         let _ = all(&v);
         p.leave(t);
@@ -1011,9 +1122,9 @@ mod tests {
             "still waiting within the grace"
         );
         let mut p2 = h.publish(key(), t + Duration::from_millis(1999)).unwrap();
-        p2.push(t, FrameKind::Video, 0, Bytes::from_static(AVC_SEQ));
-        p2.push(t, FrameKind::Video, 0, key_frame(3));
-        p2.push(t, FrameKind::Video, 33, inter(4));
+        assert!(p2.push(t, FrameKind::Video, 0, Bytes::from_static(AVC_SEQ)));
+        assert!(p2.push(t, FrameKind::Video, 0, key_frame(3)));
+        assert!(p2.push(t, FrameKind::Video, 33, inter(4)));
         let got: Vec<_> = all(&v).iter().map(|f| f.timestamp).collect();
         assert_eq!(got, [1073, 1073, 1106]);
         // A new viewer gets only the new session's config and GOP.
@@ -1021,6 +1132,86 @@ mod tests {
         assert_eq!(all(&v2).len(), 3);
         h.tick(t + Duration::from_secs(60));
         assert!(!all(&v).is_empty() || v.try_recv(1).is_ok());
+    }
+
+    #[test]
+    fn a_silent_publisher_loses_the_stream_and_viewers_continue() {
+        let h = hub(limits());
+        let t = Instant::now();
+        let mut p = start(&h, t);
+        assert!(p.push(t, FrameKind::Video, 1000, key_frame(1)));
+        let v = h.play(&key(), Protocol::Rtmp, t).unwrap();
+        let _ = all(&v);
+        // Still sending: a second publisher is refused.
+        let soon = t + Duration::from_millis(2999);
+        assert_eq!(
+            h.publish(key(), soon).unwrap_err(),
+            PublishError::AlreadyPublishing
+        );
+        // Nothing for publisher_silence_ms (3 s): the stream is taken over.
+        let later = t + Duration::from_millis(3000);
+        let mut p2 = h.publish(key(), later).unwrap();
+        assert!(p2.push(later, FrameKind::Video, 0, Bytes::from_static(AVC_SEQ)));
+        assert!(p2.push(later, FrameKind::Video, 0, key_frame(2)));
+        // The same viewer goes on, timestamps continuing after 1000.
+        let got: Vec<_> = all(&v).iter().map(|f| f.timestamp).collect();
+        assert_eq!(got, [1040, 1040]);
+        // The old publisher's late frames are refused and change nothing;
+        // its leaving does not end the new one.
+        assert!(!p.push(later, FrameKind::Video, 1033, key_frame(9)));
+        assert!(p.replaced());
+        p.leave(later);
+        assert!(all(&v).is_empty());
+        assert!(h.stream(&key(), later).unwrap().publishing);
+        assert_eq!(
+            h.metrics().publisher_takeovers.load(Ordering::Relaxed),
+            1
+        );
+    }
+
+    #[test]
+    fn gop_cache_is_bounded_in_bytes_per_stream_and_in_all() {
+        let mut l = limits();
+        l.max_gop_bytes = 100;
+        l.max_buffered_bytes = 150;
+        let h = hub(l);
+        let t = Instant::now();
+        let mut p = start(&h, t);
+        let big = |n: u8, len: usize| {
+            let mut b = vec![0x27, 1, 0, 0, 0];
+            b.resize(len, n);
+            Bytes::from(b)
+        };
+        assert!(p.push(t, FrameKind::Video, 0, key_frame(1)));
+        assert!(p.push(t, FrameKind::Video, 33, big(2, 60)));
+        assert_eq!(h.buffered_bytes(), 66);
+        // A joiner gets the cached GOP (it fits its queue).
+        let v = h.play(&key(), Protocol::Flv, t).unwrap();
+        assert_eq!(all(&v).len(), 4, "2 configs + keyframe + inter");
+        // Past 100 bytes the GOP is not cached; a joiner waits for the
+        // next keyframe.
+        assert!(p.push(t, FrameKind::Video, 66, big(3, 60)));
+        assert_eq!(h.buffered_bytes(), 0);
+        let late = h.play(&key(), Protocol::Flv, t).unwrap();
+        assert_eq!(all(&late).len(), 2, "configs only");
+        assert!(p.push(t, FrameKind::Video, 100, key_frame(4)));
+        assert_eq!(all(&late).len(), 1);
+        // All streams: past max_buffered_bytes a new publisher is refused.
+        assert!(p.push(t, FrameKind::Video, 133, big(5, 90)));
+        assert_eq!(h.buffered_bytes(), 96);
+        let other = StreamKey::new("push.localhost", "live", "other");
+        let mut q = h.publish(other.clone(), t).unwrap();
+        assert!(q.push(t, FrameKind::Video, 0, key_frame(1)));
+        assert!(q.push(t, FrameKind::Video, 33, big(6, 90)));
+        assert_eq!(h.buffered_bytes(), 192);
+        let third = StreamKey::new("push.localhost", "live", "third");
+        let e = h.publish(third, t).unwrap_err();
+        assert!(matches!(e, PublishError::ServerFull { buffered: 192, limit: 150 }));
+        assert!(e.to_string().contains("max_buffered_bytes"), "{e}");
+        // Streams that end give their bytes back.
+        q.leave(t);
+        h.tick(t + Duration::from_secs(3));
+        assert_eq!(h.buffered_bytes(), 96);
     }
 
     #[test]
@@ -1066,17 +1257,17 @@ mod tests {
         let h = hub(limits());
         let t = Instant::now();
         let mut p = h.publish(key(), t).unwrap();
-        p.push(t, FrameKind::Audio, 0, Bytes::from_static(AAC_SEQ));
+        assert!(p.push(t, FrameKind::Audio, 0, Bytes::from_static(AAC_SEQ)));
         for i in 0..10 {
-            p.push(t, FrameKind::Audio, i * 23, audio(i as u8));
+            assert!(p.push(t, FrameKind::Audio, i * 23, audio(i as u8)));
         }
         let v = h.play(&key(), Protocol::Flv, t).unwrap();
         assert_eq!(all(&v).len(), 2);
         // A GOP longer than max_gop_frames is not kept (but still relayed).
-        p.push(t, FrameKind::Video, 0, Bytes::from_static(AVC_SEQ));
-        p.push(t, FrameKind::Video, 300, key_frame(0));
+        assert!(p.push(t, FrameKind::Video, 0, Bytes::from_static(AVC_SEQ)));
+        assert!(p.push(t, FrameKind::Video, 300, key_frame(0)));
         for i in 0..100 {
-            p.push(t, FrameKind::Video, 300 + i, inter(0));
+            assert!(p.push(t, FrameKind::Video, 300 + i, inter(0)));
             let _ = all(&v);
         }
         let v2 = h.play(&key(), Protocol::Flv, t).unwrap();
@@ -1089,8 +1280,8 @@ mod tests {
         let t = Instant::now();
         let mut p = h.publish(key(), t).unwrap();
         let v = h.play(&key(), Protocol::Flv, t).unwrap();
-        p.push(t, FrameKind::Video, 0, Bytes::new());
-        p.push(t, FrameKind::Audio, 0, Bytes::new());
+        assert!(p.push(t, FrameKind::Video, 0, Bytes::new()));
+        assert!(p.push(t, FrameKind::Audio, 0, Bytes::new()));
         assert_eq!(h.metrics().errors(ErrorKind::Media), 2);
         assert_eq!(all(&v).len(), 0, "no keyframe yet: nothing starts a viewer");
     }
@@ -1104,7 +1295,7 @@ mod tests {
         let _ = all(&v);
         let task = tokio::spawn(async move { v.recv(8).await });
         tokio::task::yield_now().await;
-        p.push(t, FrameKind::Video, 0, key_frame(1));
+        assert!(p.push(t, FrameKind::Video, 0, key_frame(1)));
         let got = tokio::time::timeout(Duration::from_secs(5), task)
             .await
             .unwrap()

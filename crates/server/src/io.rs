@@ -1,24 +1,27 @@
-//! A socket wrapper whose writes fail after a time without progress, so a
-//! peer that stops reading cannot hold a connection (and its buffers)
-//! forever; and the plain-TCP axum listener that uses it.
+//! A socket wrapper with two deadlines, so that a peer cannot hold a
+//! connection (and its buffers) forever: a write (or flush) that makes no
+//! progress for `write_timeout` fails (the peer stopped reading), and a
+//! read that waits while nothing has moved either way for `idle` fails
+//! (an idle keep-alive connection).
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
-/// Fails a write (or flush) that makes no progress for `timeout`.
+/// See the module docs.
 #[derive(Debug)]
 pub(crate) struct WriteTimeout<T> {
     inner: T,
     timeout: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
+    idle: Option<Duration>,
+    last_activity: Instant,
+    idle_timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> WriteTimeout<T> {
@@ -27,6 +30,37 @@ impl<T> WriteTimeout<T> {
             inner,
             timeout,
             stalled: None,
+            idle: None,
+            last_activity: Instant::now(),
+            idle_timer: None,
+        }
+    }
+
+    /// Also fail a pending read once nothing moved either way for `idle`.
+    pub(crate) fn with_idle(mut self, idle: Duration) -> Self {
+        self.idle = Some(idle);
+        self
+    }
+
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(idle) = self.idle else {
+            return Poll::Pending;
+        };
+        let Some(deadline) = self.last_activity.checked_add(idle) else {
+            return Poll::Pending; // beyond the clock's range: no deadline
+        };
+        let timer = self
+            .idle_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "idle: nothing sent or received",
+            ))),
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -34,6 +68,7 @@ impl<T> WriteTimeout<T> {
         match p {
             Poll::Ready(r) => {
                 self.stalled = None;
+                self.last_activity = Instant::now();
                 Poll::Ready(r)
             }
             Poll::Pending => {
@@ -59,7 +94,16 @@ impl<T: AsyncRead + Unpin> AsyncRead for WriteTimeout<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.last_activity = Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.poll_idle(cx),
+        }
     }
 }
 
@@ -93,55 +137,5 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// Plain HTTP: TCP with [`WriteTimeout`].
-#[derive(Debug)]
-pub(crate) struct Listener {
-    pub(crate) tcp: TcpListener,
-    pub(crate) timeout: Duration,
-}
-
-impl axum::serve::Listener for Listener {
-    type Io = WriteTimeout<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.tcp.accept().await {
-                Ok((s, peer)) => {
-                    let _ = s.set_nodelay(true);
-                    return (WriteTimeout::new(s, self.timeout), peer);
-                }
-                Err(e) => {
-                    tracing::warn!("http accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
-}
-
-/// The remote address of an HTTP connection, for handlers
-/// (`ConnectInfo<Remote>`) on either listener.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Remote(pub(crate) SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Listener>> for Remote {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, Listener>) -> Self {
-        Remote(*stream.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::Listener>>
-    for Remote
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::Listener>) -> Self {
-        Remote(*stream.remote_addr())
     }
 }

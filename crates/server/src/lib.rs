@@ -65,10 +65,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+mod accept;
 mod access;
 pub mod branch;
 pub mod config;
 mod http;
+mod httpd;
 pub mod hub;
 mod io;
 pub mod metrics;
@@ -196,9 +198,12 @@ impl Server {
         &self.shared.hub
     }
 
-    /// Serves until `shutdown` completes, then closes publishers and
-    /// viewers and returns once every connection has ended (at most a few
-    /// seconds).
+    /// Serves until `shutdown` completes, then shuts down gracefully: stops
+    /// accepting, ends every publisher and viewer (RTMP peers get their
+    /// `onStatus` and the connection is closed, HTTP-FLV bodies end, WebRTC
+    /// peers get RTCP BYE and a DTLS close_notify) and returns once every
+    /// connection has ended, or after `limits.shutdown_ms`, closing what is
+    /// left.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -212,43 +217,14 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
 
-        // HTTP.
-        let app = http::router(shared.clone());
-        // A viewer that does not read for this long is cut off.
-        let write_timeout = shared
-            .config
-            .limits
-            .max_behind()
-            .max(Duration::from_secs(1));
-        let mut http_stop = stop_rx.clone();
-        let stopped = async move {
-            let _ = http_stop.changed().await;
-        };
-        match tls {
-            Some(acceptor) => {
-                let listener = tls::Listener::new(http, acceptor, stop_rx.clone(), write_timeout);
-                tasks.spawn(async move {
-                    let app = app.into_make_service_with_connect_info::<io::Remote>();
-                    let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
-                    if let Err(e) = serve.await {
-                        tracing::error!("https server: {e}");
-                    }
-                });
-            }
-            None => {
-                tasks.spawn(async move {
-                    let listener = io::Listener {
-                        tcp: http,
-                        timeout: write_timeout,
-                    };
-                    let app = app.into_make_service_with_connect_info::<io::Remote>();
-                    let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
-                    if let Err(e) = serve.await {
-                        tracing::error!("http server: {e}");
-                    }
-                });
-            }
-        }
+        // HTTP(S).
+        tasks.spawn(httpd::serve(
+            http,
+            tls,
+            http::router(shared.clone()),
+            shared.clone(),
+            stop_rx.clone(),
+        ));
 
         // Grace-period expiry.
         let hub = shared.hub.clone();
@@ -290,25 +266,35 @@ impl Server {
         });
 
         // RTMP.
+        let limits = shared.config.limits;
+        let cap =
+            accept::ConnLimit::new("rtmp", limits.max_rtmp_connections, limits.max_rtmp_per_ip);
         let mut conns = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             tokio::select! {
-                accepted = rtmp.accept() => match accepted {
-                    Ok((socket, peer)) => {
-                        conns.spawn(rtmp::serve(socket, peer, shared.clone(), stop_rx.clone()));
+                (socket, peer) = accept::next(&rtmp, "rtmp") => match cap.admit(peer.ip()) {
+                    Ok(permit) => {
+                        let serve = rtmp::serve(socket, peer, shared.clone(), stop_rx.clone());
+                        conns.spawn(async move {
+                            serve.await;
+                            drop(permit);
+                        });
                     }
-                    Err(e) => {
-                        tracing::warn!("rtmp accept: {e}");
-                        // Out of file descriptors and the like: do not spin.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(full) => {
+                        metrics::Metrics::add(&shared.hub.metrics().refused_rtmp, 1);
+                        tracing::info!(%peer, "rtmp connection refused: {full}");
                     }
                 },
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
                 () = &mut shutdown => break,
             }
         }
-        tracing::info!("shutting down");
+        let deadline = limits.shutdown();
+        tracing::info!(
+            "shutting down: ending publishers and viewers (up to {} ms)",
+            deadline.as_millis()
+        );
         drop(rtmp);
         shared.hub.shutdown();
         let _ = stop_tx.send(true);
@@ -316,14 +302,15 @@ impl Server {
             while conns.join_next().await.is_some() {}
             while tasks.join_next().await.is_some() {}
         };
-        if tokio::time::timeout(Duration::from_secs(5), all)
-            .await
-            .is_err()
-        {
-            tracing::warn!("connections still open after 5 s; closing them");
+        if tokio::time::timeout(deadline, all).await.is_err() {
+            tracing::warn!(
+                "connections still open after {} ms; closing them",
+                deadline.as_millis()
+            );
             conns.abort_all();
             tasks.abort_all();
         }
+        tracing::info!("stopped");
         Ok(())
     }
 }

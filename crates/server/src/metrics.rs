@@ -28,9 +28,12 @@ pub enum ErrorKind {
     /// A bug caught before it took more than one session or stream down
     /// (a panic in a session, a conversion branch or the WebRTC loop).
     Internal,
+    /// A request refused because the server is full or shutting down
+    /// (buffered bytes, sessions).
+    Unavailable,
 }
 
-const KINDS: [(ErrorKind, &str); 9] = [
+const KINDS: [(ErrorKind, &str); 10] = [
     (ErrorKind::Auth, "auth"),
     (ErrorKind::AlreadyPublishing, "already_publishing"),
     (ErrorKind::NotFound, "not_found"),
@@ -40,12 +43,13 @@ const KINDS: [(ErrorKind, &str); 9] = [
     (ErrorKind::Io, "io"),
     (ErrorKind::Domain, "domain"),
     (ErrorKind::Internal, "internal"),
+    (ErrorKind::Unavailable, "unavailable"),
 ];
 
 /// Server-wide counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    errors: [AtomicU64; 9],
+    errors: [AtomicU64; 10],
     /// RTMP connections accepted.
     pub rtmp_connections: AtomicU64,
     /// HTTP-FLV requests served.
@@ -54,6 +58,15 @@ pub struct Metrics {
     pub bytes_in: AtomicU64,
     /// Bytes sent to viewers (all, including ended streams).
     pub bytes_out: AtomicU64,
+    /// Publishers replaced by a new one after going silent.
+    pub publisher_takeovers: AtomicU64,
+    /// Connections refused at a connection cap, by listener.
+    pub refused_rtmp: AtomicU64,
+    /// HTTP(S) connections refused at a connection cap.
+    pub refused_http: AtomicU64,
+    /// Connections closed for missing a deadline before they were
+    /// authorised (RTMP handshake/connect, HTTP headers).
+    pub deadline_closes: AtomicU64,
 }
 
 fn index(kind: ErrorKind) -> usize {
@@ -149,6 +162,22 @@ impl Metrics {
         );
         let _ = writeln!(
             o,
+            "# HELP rts_publisher_takeovers_total Publishers replaced by a new one after going silent.\n# TYPE rts_publisher_takeovers_total counter\nrts_publisher_takeovers_total {}",
+            load(&self.publisher_takeovers)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP rts_connections_refused_total Connections refused at a connection cap.\n# TYPE rts_connections_refused_total counter\nrts_connections_refused_total{{listener=\"rtmp\"}} {}\nrts_connections_refused_total{{listener=\"http\"}} {}",
+            load(&self.refused_rtmp),
+            load(&self.refused_http)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP rts_deadline_closes_total Connections closed for missing a deadline before authorisation (RTMP handshake and connect, HTTP headers, TLS handshake).\n# TYPE rts_deadline_closes_total counter\nrts_deadline_closes_total {}",
+            load(&self.deadline_closes)
+        );
+        let _ = writeln!(
+            o,
             "# HELP rts_errors_total Errors by kind.\n# TYPE rts_errors_total counter"
         );
         for (kind, name) in KINDS {
@@ -160,6 +189,14 @@ impl Metrics {
         }
         o
     }
+}
+
+/// Appends the GOP-cache gauges.
+pub(crate) fn render_buffered(o: &mut String, buffered: usize, limit: usize) {
+    let _ = writeln!(
+        o,
+        "# HELP rts_buffered_bytes Bytes held in the GOP caches of all streams.\n# TYPE rts_buffered_bytes gauge\nrts_buffered_bytes {buffered}\nrts_buffered_bytes_limit {limit}"
+    );
 }
 
 /// Appends the WebRTC host's gauges and counters.

@@ -219,30 +219,31 @@ impl Rtc {
         let Some(listener) = &shared.rtc.tcp else {
             return;
         };
+        let cap = crate::accept::ConnLimit::new("ice-tcp", MAX_TCP_CONNECTIONS, MAX_TCP_PER_IP);
         loop {
-            tokio::select! {
-                r = listener.accept() => match r {
-                    Ok((stream, peer)) => {
-                        let (tx, rx) = tokio::sync::mpsc::channel(TCP_QUEUE);
-                        {
-                            let mut conns = shared.rtc.tcp_conns.lock().unwrap_or_else(|e| e.into_inner());
-                            let from_ip = conns.keys().filter(|a| a.ip() == peer.ip()).count();
-                            if conns.len() >= MAX_TCP_CONNECTIONS || from_ip >= MAX_TCP_PER_IP {
-                                tracing::info!(%peer, "webrtc ice-tcp connection refused: too many");
-                                continue;
-                            }
-                            conns.insert(peer, tx);
-                        }
-                        let _ = stream.set_nodelay(true);
-                        tokio::spawn(tcp_connection(shared.clone(), stream, peer, rx, stop.clone()));
-                    }
-                    Err(e) => {
-                        tracing::warn!("webrtc ice-tcp accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
+            let (stream, peer) = tokio::select! {
+                a = crate::accept::next(listener, "webrtc ice-tcp") => a,
                 _ = stop.changed() => return,
-            }
+            };
+            let permit = match cap.admit(peer.ip()) {
+                Ok(p) => p,
+                Err(full) => {
+                    tracing::info!(%peer, "webrtc ice-tcp connection refused: {full}");
+                    continue;
+                }
+            };
+            let (tx, rx) = tokio::sync::mpsc::channel(TCP_QUEUE);
+            shared
+                .rtc
+                .tcp_conns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(peer, tx);
+            let conn = tcp_connection(shared.clone(), stream, peer, rx, stop.clone());
+            tokio::spawn(async move {
+                conn.await;
+                drop(permit);
+            });
         }
     }
 

@@ -31,12 +31,16 @@ struct Conn {
     player: Option<(u32, Viewer)>,
     /// Close once what is queued is written.
     closing: bool,
+    /// Until a publish or play is accepted: the deadline for the handshake,
+    /// `connect` and that request.
+    authorize_by: Option<Instant>,
 }
 
 enum Wake {
     Read(std::io::Result<usize>),
     Frames(Result<Vec<crate::hub::Frame>, EndReason>),
     Timeout,
+    Unauthorized,
     Shutdown,
 }
 
@@ -53,11 +57,10 @@ pub(crate) async fn serve(
         return;
     }
     let limits = shared.config.limits;
+    // Small decoder limits until a publish or play is accepted; the
+    // publisher's limits after.
     let cfg = session::Config {
-        limits: rts_rtmp::Limits {
-            max_message_len: u32::try_from(limits.max_message_bytes).unwrap_or(u32::MAX),
-            ..rts_rtmp::Limits::default()
-        },
+        limits: rts_rtmp::Limits::PRE_AUTH,
         ..session::Config::default()
     };
     Metrics::add(&shared.hub.metrics().rtmp_connections, 1);
@@ -71,6 +74,7 @@ pub(crate) async fn serve(
         publisher: None,
         player: None,
         closing: false,
+        authorize_by: Instant::now().checked_add(limits.handshake_timeout()),
     };
     let mut buf = vec![0u8; 64 * 1024];
     let write_timeout = limits.max_behind().max(Duration::from_secs(1));
@@ -100,10 +104,18 @@ pub(crate) async fn serve(
                     None => std::future::pending().await,
                 }
             };
+            let authorize_by = conn.authorize_by;
+            let unauthorized = async {
+                match authorize_by {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 r = rd.read(&mut buf) => Wake::Read(r),
                 f = frames => Wake::Frames(f),
                 () = sleep => Wake::Timeout,
+                () = unauthorized => Wake::Unauthorized,
                 _ = shutdown.changed() => Wake::Shutdown,
             }
         };
@@ -123,8 +135,19 @@ pub(crate) async fn serve(
             Wake::Frames(Ok(frames)) => conn.send_frames(frames),
             Wake::Frames(Err(why)) => conn.play_ended(why),
             Wake::Timeout => conn.session.handle_timeout(Instant::now()),
-            Wake::Shutdown => {
+            Wake::Unauthorized => {
+                Metrics::add(&conn.shared.hub.metrics().deadline_closes, 1);
+                tracing::info!(
+                    peer = %conn.peer,
+                    "rtmp: no publish or play accepted within {} ms of connecting; closed",
+                    limits.handshake_timeout_ms
+                );
                 conn.session.close();
+                conn.closing = true;
+            }
+            Wake::Shutdown => {
+                // onStatus to each stream, then `close`.
+                conn.session.shutdown();
                 conn.closing = true;
             }
         }
@@ -196,6 +219,32 @@ impl Conn {
         self.tc_host.as_deref()
     }
 
+    /// A publish or play was accepted: the deadline is met, and the
+    /// decoder takes the publisher's message sizes. Call before accepting
+    /// (the session decodes what waited with the new limits).
+    fn authorized(&mut self) {
+        self.authorize_by = None;
+        let limits = self.shared.config.limits;
+        self.session.set_limits(rts_rtmp::Limits {
+            max_message_len: u32::try_from(limits.max_message_bytes).unwrap_or(u32::MAX),
+            ..rts_rtmp::Limits::default()
+        });
+    }
+
+    /// This connection's publisher lost its stream to a new one (it was
+    /// silent for `publisher_silence_ms`): close it.
+    fn replaced(&mut self) {
+        if let Some((_, p)) = self.publisher.take() {
+            tracing::info!(
+                stream = %p.key(),
+                peer = %self.peer,
+                "publisher replaced by a new one after going silent; connection closed"
+            );
+        }
+        self.session.close();
+        self.closing = true;
+    }
+
     /// Handles every pending event; true when something was handled (there
     /// may be bytes to write).
     fn handle_events(&mut self) -> bool {
@@ -260,11 +309,17 @@ impl Conn {
                 match self.shared.hub.publish(key.clone(), now) {
                     Ok(p) => {
                         tracing::info!(stream = %key, peer = %self.peer, "publishing");
+                        self.authorized();
                         let _ = self.session.accept_publish(stream_id);
                         self.publisher = Some((stream_id, p));
                     }
                     Err(e) => {
-                        metrics.error(ErrorKind::AlreadyPublishing);
+                        metrics.error(match e {
+                            crate::hub::PublishError::AlreadyPublishing => {
+                                ErrorKind::AlreadyPublishing
+                            }
+                            _ => ErrorKind::Unavailable,
+                        });
                         tracing::info!(stream = %key, peer = %self.peer, "publish refused: {e}");
                         let _ = self.session.reject_publish(
                             stream_id,
@@ -310,6 +365,7 @@ impl Conn {
                 match self.shared.hub.play(&key, Protocol::Rtmp, now) {
                     Ok(v) => {
                         tracing::info!(stream = %key, peer = %self.peer, "rtmp play");
+                        self.authorized();
                         let _ = self.session.accept_play(stream_id);
                         self.player = Some((stream_id, v));
                     }
@@ -334,7 +390,9 @@ impl Conn {
                         MediaKind::Video => FrameKind::Video,
                         MediaKind::Audio => FrameKind::Audio,
                     };
-                    p.push(now, kind, timestamp, payload);
+                    if !p.push(now, kind, timestamp, payload) {
+                        self.replaced();
+                    }
                 }
             }
             ServerEvent::Metadata {
@@ -342,8 +400,9 @@ impl Conn {
             } => {
                 if let Some((sid, p)) = &mut self.publisher
                     && *sid == stream_id
+                    && !p.push(now, FrameKind::Metadata, 0, payload)
                 {
-                    p.push(now, FrameKind::Metadata, 0, payload);
+                    self.replaced();
                 }
             }
             ServerEvent::Unpublished { stream_id, .. }

@@ -57,7 +57,7 @@ fn publish_x264(ffmpeg: &Path, url: &str, gop: u32) -> ChildGuard {
 
 impl TestServer {
     fn signed_whep(&self, stream: &str) -> String {
-        let k = sign(&format!("/live/{stream}"), now(), KEY);
+        let k = sign(&format!("/live/{stream}"), now(), PLAY_KEY);
         format!("http://{}/live/{stream}/whep?auth_key={k}", self.http)
     }
 }
@@ -381,7 +381,7 @@ fn the_web_player_plays_and_explains_refusals() {
     let srv = server(|_| {});
     let _publisher = publish_file(&ffmpeg, &file, &srv.signed_rtmp("page"));
     srv.wait_publishing("page");
-    let key = sign("/live/page", now(), KEY);
+    let key = sign("/live/page", now(), PLAY_KEY);
     let page = format!("http://{}/play/live/page?auth_key={key}", srv.http);
     let r = node_json(
         &node,
@@ -415,7 +415,7 @@ fn the_web_player_plays_and_explains_refusals() {
     );
     assert_eq!(r["ok"], true, "artc:// URL: {r}");
 
-    let wrong = sign("/live/other", now(), KEY);
+    let wrong = sign("/live/other", now(), PLAY_KEY);
     let bad = format!("http://{}/play/live/page?auth_key={wrong}", srv.http);
     let r = node_json(
         &node,
@@ -571,22 +571,22 @@ fn whep_is_signed_like_every_play_url() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("auth_key"), "{body}");
 
-    let wrong = sign("/live/other", now(), KEY);
+    let wrong = sign("/live/other", now(), PLAY_KEY);
     let (status, body) = post(&format!("/live/auth/whep?auth_key={wrong}"), &[]);
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("invalid md5hash"), "{body}");
 
-    let expired = sign("/live/auth", now() - 3 * 86_400, KEY);
+    let expired = sign("/live/auth", now() - 3 * 86_400, PLAY_KEY);
     let (status, body) = post(&format!("/live/auth/whep?auth_key={expired}"), &[]);
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("expired"), "{body}");
 
     // The FLV uri's signature is not the ARTC one.
-    let flv = sign("/live/auth.flv", now(), KEY);
+    let flv = sign("/live/auth.flv", now(), PLAY_KEY);
     let (status, _) = post(&format!("/live/auth/whep?auth_key={flv}"), &[]);
     assert_eq!(status, 403);
 
-    let good = sign("/live/auth", now(), KEY);
+    let good = sign("/live/auth", now(), PLAY_KEY);
     let (status, body) = post(
         "/live/auth/whep",
         &[("Authorization", &format!("Bearer {good}"))],
@@ -594,11 +594,11 @@ fn whep_is_signed_like_every_play_url() {
     assert_eq!(status, 201, "Bearer auth_key: {body}");
     assert!(body.contains("a=setup:passive"), "{body}");
 
-    let secondary = sign("/live/auth", now(), KEY2);
+    let secondary = sign("/live/auth", now(), PLAY_KEY2);
     let (status, body) = post(&format!("/live/auth/whep?auth_key={secondary}"), &[]);
     assert_eq!(status, 201, "secondary key: {body}");
 
-    let missing = sign("/live/nothing", now(), KEY);
+    let missing = sign("/live/nothing", now(), PLAY_KEY);
     let (status, body) = post(&format!("/live/nothing/whep?auth_key={missing}"), &[]);
     assert_eq!(status, 404, "{body}");
 

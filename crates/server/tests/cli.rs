@@ -38,7 +38,7 @@ fn bad_config_names_the_field_and_default_config_round_trips() {
 }
 
 #[test]
-fn printed_urls_work_and_ctrl_c_stops_it() {
+fn printed_urls_work_and_sigterm_stops_it() {
     let (Some(ffmpeg), Some(ffprobe), Some(kill), Some(file)) = (
         rts_testkit::tool("ffmpeg"),
         rts_testkit::tool("ffprobe"),
@@ -167,10 +167,24 @@ fn printed_urls_work_and_ctrl_c_stops_it() {
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("rtsPlayer"), "the player page");
 
-    // Ctrl-C while a publisher is connected: a clean, quick exit.
+    // Two keys: the play key given, the ingest key random; a play URL
+    // never publishes.
+    let key_line = |prefix: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|k| k.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {lines:#?}"))
+    };
+    assert_eq!(key_line("play key (play URLs):"), "example-key");
+    let ingest_key = key_line("ingest key (publish URLs):");
+    assert_eq!(ingest_key.len(), 32, "a random ingest key: {ingest_key}");
+
+    // SIGTERM (systemd, docker stop) while a publisher is connected: a
+    // graceful, quick exit with status 0.
     let pid = server.0.as_ref().unwrap().id();
     run_ok(
-        Command::new(kill).args(["-INT", &pid.to_string()]),
+        Command::new(kill).args(["-TERM", &pid.to_string()]),
         "kill",
         T,
     )
@@ -182,7 +196,7 @@ fn printed_urls_work_and_ctrl_c_stops_it() {
         }
         assert!(
             Instant::now() < deadline,
-            "rts-server did not stop on SIGINT"
+            "rts-server did not stop on SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
     };

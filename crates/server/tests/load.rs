@@ -49,7 +49,7 @@ fn five_publishers_twenty_flv_viewers_each() {
         let name = format!("load{i}");
         s.wait_publishing(&name);
         for _ in 0..20 {
-            let k = sign(&format!("/live/{name}.flv"), now(), KEY);
+            let k = sign(&format!("/live/{name}.flv"), now(), PLAY_KEY);
             let path = format!("/live/{name}.flv?auth_key={k}");
             let addr = s.http;
             viewers.push(std::thread::spawn(move || read_flv(addr, &path)));

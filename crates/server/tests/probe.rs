@@ -11,7 +11,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{KEY, now, server, sign};
+use common::{INGEST_KEY, now, server, sign};
 
 fn probe(args: &[&str]) -> (Option<i32>, String, String) {
     let out = rts_testkit::run(
@@ -89,7 +89,7 @@ fn probe_explains_refusals() {
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     assert!(stderr.contains("HTTP 403"), "{stderr}");
     // A publish URL signed with the wrong key: the RTMP refusal.
-    let k = sign("/live/x", now(), &format!("{KEY}-wrong"));
+    let k = sign("/live/x", now(), &format!("{INGEST_KEY}-wrong"));
     let (code, stdout, stderr) = probe(&[
         "--publish",
         &s.rtmp_url("live", "x", Some(k)),

@@ -13,13 +13,13 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{KEY, now, server, sign};
+use common::{PLAY_KEY, now, server, sign};
 
 /// Runs the probe RTMP -> WHEP on `s` for stream `name`; checks the
 /// report and returns it.
 fn probe_whep(s: &common::TestServer, name: &str) -> serde_json::Value {
     let publish = s.signed_rtmp(name);
-    let key = sign(&format!("/live/{name}"), now(), KEY);
+    let key = sign(&format!("/live/{name}"), now(), PLAY_KEY);
     let play = format!("http://{}/live/{name}/whep?auth_key={key}", s.http);
     let out = rts_testkit::run(
         Command::new(rts_testkit::example_bin("rts-probe")).args([

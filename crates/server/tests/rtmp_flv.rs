@@ -147,7 +147,7 @@ fn fixtures_play_back_over_flv_and_rtmp() {
     let mut recorders = Vec::new();
     for (file, name, publisher) in runs {
         s.wait_publishing(&name);
-        let k = sign(&format!("/live/{name}"), now(), KEY);
+        let k = sign(&format!("/live/{name}"), now(), PLAY_KEY);
         let rtmp_play = s.rtmp_url("live", &name, Some(k));
         let flv_out = dir.path().join(format!("{name}.flv.flv"));
         let rtmp_out = dir.path().join(format!("{name}.rtmp.flv"));
@@ -258,13 +258,24 @@ fn auth_refusals_and_secondary_key() {
         ),
         (
             "other stream",
-            Some(sign("/live/b", t, KEY)),
+            Some(sign("/live/b", t, INGEST_KEY)),
             "invalid md5hash=",
         ),
         (
             "expired",
-            Some(sign("/live/a", t - 1441 * 60, KEY)),
+            Some(sign("/live/a", t - 1441 * 60, INGEST_KEY)),
             "expired timestamp=",
+        ),
+        (
+            // A viewer's RTMP play URL never publishes (another key).
+            "play url",
+            Some(sign("/live/a", t, PLAY_KEY)),
+            "invalid md5hash=",
+        ),
+        (
+            "timestamp a year ahead",
+            Some(sign("/live/a", t + 365 * 86_400, INGEST_KEY)),
+            "in the future",
         ),
         ("malformed", Some("123".into()), "malformed auth_key"),
     ];
@@ -286,12 +297,12 @@ fn auth_refusals_and_secondary_key() {
         ("none", String::new(), "missing auth_key"),
         (
             "rtmp key",
-            format!("?auth_key={}", sign("/live/a", t, KEY)),
+            format!("?auth_key={}", sign("/live/a", t, PLAY_KEY)),
             "invalid md5hash=",
         ),
         (
             "expired",
-            format!("?auth_key={}", sign("/live/a.flv", t - 1441 * 60, KEY)),
+            format!("?auth_key={}", sign("/live/a.flv", t - 1441 * 60, PLAY_KEY)),
             "expired timestamp=",
         ),
     ];
@@ -304,7 +315,7 @@ fn auth_refusals_and_secondary_key() {
     // The secondary key publishes, with a URL that expires 2 s from now:
     // the running stream goes on.
     let t = now();
-    let expiring = sign("/live/a", t + 5 - 1440 * 60, KEY2);
+    let expiring = sign("/live/a", t + 5 - 1440 * 60, INGEST_KEY2);
     let mut p = publish(
         &ffmpeg,
         &file,
@@ -318,7 +329,7 @@ fn auth_refusals_and_secondary_key() {
     let info = s.stream("a").unwrap();
     assert_eq!(info["publishing"], true, "{info}");
     // Now a viewer with the secondary key.
-    let k2 = sign("/live/a.flv", now(), KEY2);
+    let k2 = sign("/live/a.flv", now(), PLAY_KEY2);
     let (status, _) = {
         let mut sock = TcpStream::connect(s.http).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(10)))
@@ -557,7 +568,7 @@ fn https_serves_flv() {
     let s = server(move |c| c.tls = Some(tls));
     let mut p = publish(&ffmpeg, &file, &s.signed_rtmp("tls"), true, 0);
     s.wait_publishing_over_https("tls");
-    let k = sign("/live/tls.flv", now(), KEY);
+    let k = sign("/live/tls.flv", now(), PLAY_KEY);
     let url = format!("https://{}/live/tls.flv?auth_key={k}", s.http);
     let out = run_ok(
         Command::new(&ffprobe).args([
@@ -610,7 +621,7 @@ fn republish_within_grace_keeps_viewers() {
     let s = server(|c| c.limits.publisher_grace_ms = 5000);
     let mut first = publish(&ffmpeg, &file, &s.signed_rtmp("re"), true, 0);
     s.wait_publishing("re");
-    let k = sign("/live/re.flv", now(), KEY);
+    let k = sign("/live/re.flv", now(), PLAY_KEY);
     let addr = s.http;
     let viewer = std::thread::spawn(move || read_flv(addr, &format!("/live/re.flv?auth_key={k}")));
     wait_for("the viewer", || {

@@ -46,7 +46,7 @@ fn publish(url: &str) -> Option<ChildGuard> {
 }
 
 fn whep_url(s: &TestServer, stream: &str) -> String {
-    let k = sign(&format!("/live/{stream}"), now(), KEY);
+    let k = sign(&format!("/live/{stream}"), now(), PLAY_KEY);
     format!("http://{}/live/{stream}/whep?auth_key={k}", s.http)
 }
 

@@ -31,6 +31,7 @@ use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate,
 };
+use rtc::rtcp::goodbye::Goodbye;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
@@ -216,6 +217,8 @@ pub struct Stats {
     pub keyframe_requests: u64,
     /// NACK packets received.
     pub nacks_received: u64,
+    /// RTCP BYE packets received (the remote ended its streams).
+    pub byes_received: u64,
 }
 
 /// What a peer reports.
@@ -248,6 +251,9 @@ pub enum Event {
 struct Feedback {
     requests: VecDeque<KeyframeRequest>,
     nacks: u64,
+    byes: u64,
+    /// The sources named in received BYEs.
+    bye_sources: Vec<u32>,
     nack_list: VecDeque<TransportLayerNack>,
     /// RTCP came in decrypted: the remote holds the session's keys.
     rtcp_seen: bool,
@@ -282,6 +288,13 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
                 } else if let Some(n) = any.downcast_ref::<TransportLayerNack>() {
                     f.nacks = f.nacks.saturating_add(1);
                     f.nack_list.push_back(n.clone());
+                } else if let Some(b) = any.downcast_ref::<Goodbye>() {
+                    f.byes = f.byes.saturating_add(1);
+                    for src in &b.sources {
+                        if f.bye_sources.len() < 16 && !f.bye_sources.contains(src) {
+                            f.bye_sources.push(*src);
+                        }
+                    }
                 }
             }
             // Bounded: a flood of PLIs needs one keyframe, not thousands.
@@ -639,6 +652,11 @@ pub struct Peer {
     next_stats: Instant,
     connected: bool,
     closed: bool,
+    /// Remote sources that sent an RTCP BYE.
+    left_sources: Vec<u32>,
+    /// The latest `now` this peer was given (what a local close stamps its
+    /// RTCP BYE with).
+    clock: Instant,
     /// An RTP packet decrypted since the last liveness check.
     rtp_seen: bool,
     /// Second copies of retransmissions, due at their instant.
@@ -797,6 +815,8 @@ impl Peer {
             next_stats: now.checked_add(config.stats_interval).unwrap_or(now),
             connected: false,
             closed: false,
+            clock: now,
+            left_sources: Vec::new(),
             rtp_seen: false,
             resend_later: VecDeque::new(),
             pending_senders,
@@ -1108,6 +1128,7 @@ impl Peer {
         if self.closed {
             return Ok(());
         }
+        self.clock = self.clock.max(now);
         self.stats.datagrams_received = self.stats.datagrams_received.saturating_add(1);
         self.stats.bytes_received = self
             .stats
@@ -1286,6 +1307,7 @@ impl Peer {
         if self.closed {
             return Ok(());
         }
+        self.clock = self.clock.max(now);
         if now.saturating_duration_since(self.last_alive) >= self.idle_timeout {
             self.close_with("no packet from the peer within the idle timeout");
             return Ok(());
@@ -1431,8 +1453,28 @@ impl Peer {
         Ok(())
     }
 
-    /// Ends the session (a WHIP/WHEP DELETE). Emits `Disconnected`.
+    /// Ends the session (a WHIP/WHEP DELETE, a server shutdown): a
+    /// connected peer is sent an RTCP BYE (RFC 3550 6.6) for each of our
+    /// SSRCs and a DTLS close_notify, so it stops at once rather than at
+    /// its consent timeout. Emits `Disconnected`.
     pub fn close(&mut self) {
+        if self.connected && !self.closed {
+            let now = self.clock;
+            let senders: Vec<(RTCRtpSenderId, u32)> = self
+                .senders
+                .values()
+                .map(|(id, _, ssrc)| (*id, *ssrc))
+                .collect();
+            for (id, ssrc) in senders {
+                if let Some(mut sender) = self.pc.rtp_sender(id) {
+                    let bye = Goodbye {
+                        sources: vec![ssrc],
+                        reason: bytes::Bytes::from_static(b"session closed"),
+                    };
+                    let _ = sender.write_rtcp(now, vec![Box::new(bye)]);
+                }
+            }
+        }
         self.close_with("closed locally");
     }
 
@@ -1480,12 +1522,42 @@ impl Peer {
                 });
             }
         }
+        let mut said_bye = false;
         if let Ok(mut f) = self.feedback.lock() {
             self.stats.nacks_received = f.nacks;
+            self.stats.byes_received = f.byes;
             while let Some(r) = f.requests.pop_front() {
                 self.stats.keyframe_requests = self.stats.keyframe_requests.saturating_add(1);
                 self.events.push_back(Event::KeyframeRequested(r));
             }
+            for src in std::mem::take(&mut f.bye_sources) {
+                said_bye = true;
+                if self.left_sources.len() < 16 && !self.left_sources.contains(&src) {
+                    self.left_sources.push(src);
+                }
+            }
         }
+        if said_bye && self.all_remote_sources_left() {
+            self.close_with("the remote ended its streams (RTCP BYE)");
+        }
+    }
+
+    /// Whether every source we receive has sent a BYE (RFC 3550 6.6): the
+    /// remote ended the session.
+    fn all_remote_sources_left(&mut self) -> bool {
+        let ids = self.receivers.clone();
+        let mut any = false;
+        for id in ids {
+            let Some(r) = self.pc.rtp_receiver(id) else {
+                continue;
+            };
+            for ssrc in r.track().ssrcs() {
+                any = true;
+                if !self.left_sources.contains(&ssrc) {
+                    return false;
+                }
+            }
+        }
+        any
     }
 }

@@ -319,3 +319,28 @@ fn pending_sessions_are_bounded_per_ip_and_a_new_viewer_still_plays() {
         n.clients[good].first_video_at.is_some()
     }));
 }
+
+/// A session the server closes (a DELETE, a shutdown) tells its viewer at
+/// once: an RTCP BYE and a DTLS close_notify, so the viewer's peer ends
+/// within a second rather than at its 15 s idle timeout.
+#[test]
+fn closing_sends_bye_and_close_notify() {
+    let mut net = Net::new(9, HostConfig::default());
+    net.attach_source(STREAM, 30, 1);
+    let c = net.add_viewer(STREAM);
+    assert!(net.run_until(Duration::from_secs(2), |n| {
+        n.clients[c].first_video_at.is_some()
+    }));
+    let id = net.clients[c].id;
+    let at = net.now;
+    net.host.close_all(at);
+    assert!(net.host.session(&id).is_none());
+    net.run_for(Duration::from_millis(500));
+    // One for the video SSRC, one for the audio SSRC.
+    assert_eq!(net.clients[c].peer.stats().byes_received, 2);
+    assert_eq!(
+        net.clients[c].closed,
+        Some("the remote ended its streams (RTCP BYE)"),
+        "the viewer saw the close within 500 ms"
+    );
+}

@@ -246,6 +246,58 @@ impl ServerSession {
         }
     }
 
+    /// Replaces the chunk decoder's limits, e.g. small ones until the
+    /// connection is authorised (a publish or play accepted), the
+    /// publisher's own after. Applies to messages that start from now on.
+    pub fn set_limits(&mut self, limits: crate::Limits) {
+        self.core.decoder.set_limits(limits);
+    }
+
+    /// Ends the session cleanly for a server shutdown: each playing stream
+    /// gets StreamEOF and `NetStream.Play.UnpublishNotify`, each publishing
+    /// stream `NetStream.Unpublish.Success`, then the connection a `close`
+    /// command (librtmp, and so OBS, closes on it), and the session is
+    /// closed. Write what [`ServerSession::poll_transmit`] has, then close
+    /// the socket.
+    pub fn shutdown(&mut self) {
+        if self.conn == Conn::Closed {
+            return;
+        }
+        let playing: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|s| matches!(s.state, StreamState::Playing { .. }))
+            .map(|s| s.id)
+            .collect();
+        for id in playing {
+            self.send_unpublish_notify(id);
+        }
+        let publishing: Vec<(u32, String)> = self
+            .streams
+            .iter()
+            .filter_map(|s| match &s.state {
+                StreamState::Publishing(name) => Some((s.id, name.clone())),
+                _ => None,
+            })
+            .collect();
+        for (id, name) in publishing {
+            let d = format!(
+                "/{}/{name} is unpublished: the server is shutting down.",
+                self.app
+            );
+            self.status(id, Level::Status, code::UNPUBLISH_SUCCESS, &d);
+        }
+        if self.conn != Conn::Handshake {
+            self.reply(&Command {
+                name: "close".into(),
+                transaction_id: 0.0,
+                object: Value::Null,
+                args: Vec::new(),
+            });
+        }
+        self.close();
+    }
+
     /// Closes the session from our side (the application's decision).
     pub fn close(&mut self) {
         if self.conn != Conn::Closed {

@@ -3,13 +3,14 @@
 //! ```text
 //! cargo install --path crates/server    # or, from a checkout: cargo run --release
 //! rts-server [--config FILE] [--print-default-config] [--rtmp-listen ADDR]
-//!     [--http-listen ADDR] [--rtc-listen ADDR] [--auth-key KEY] [--no-auth]
+//!     [--http-listen ADDR] [--rtc-listen ADDR] [--auth-key KEY]
+//!     [--ingest-key KEY] [--no-auth]
 //! ```
 //!
 //! Without flags it runs on the embedded defaults (RTMP 1935, HTTP 8080,
 //! signing on with a random key) and prints ready-to-use URLs for
-//! `live/demo`. Logs go to stderr (`RUST_LOG=debug` for more); Ctrl-C stops
-//! it cleanly.
+//! `live/demo`. Logs go to stderr (`RUST_LOG=debug` for more); SIGTERM or
+//! Ctrl-C stops it gracefully (exit status 0).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -20,7 +21,7 @@ use rts_server::Server;
 use rts_server::config::{Config, DomainKind};
 
 const USAGE: &str = "usage: rts-server [--config FILE] [--print-default-config] [--rtmp-listen ADDR] \
-[--http-listen ADDR] [--rtc-listen ADDR] [--auth-key KEY] [--no-auth] [--help] [--version]";
+[--http-listen ADDR] [--rtc-listen ADDR] [--auth-key KEY] [--ingest-key KEY] [--no-auth] [--help] [--version]";
 
 const HELP: &str = "\
 rts-server: RTMP/WHIP in; WebRTC (WHEP), RTMP and HTTP-FLV out, with signed URLs.
@@ -38,7 +39,11 @@ Options:
                           player), e.g. 0.0.0.0:8080
   --rtc-listen ADDR       WebRTC UDP address (one socket for every peer),
                           e.g. 0.0.0.0:8000
-  --auth-key KEY          the primary signing key of the default domains
+  --auth-key KEY          the signing key of play URLs (the default
+                          streaming domain); random and printed when absent
+  --ingest-key KEY        the signing key of publish URLs (the default ingest
+                          domain); random and printed when absent. It must
+                          differ from --auth-key: a play URL never publishes
   --no-auth               turn URL signing off on every domain (tests only)
   -h, --help              print this help and exit
   -V, --version           print the version and exit
@@ -46,7 +51,9 @@ Options:
 Environment:
   RUST_LOG                log filter (default info), e.g. RUST_LOG=debug
 
-Logs go to stderr; SIGINT (Ctrl-C) stops the server cleanly.
+Logs go to stderr. SIGTERM or SIGINT (Ctrl-C) stops the server gracefully:
+publishers and viewers are told, connections close, exit status 0 (within
+[limits] shutdown_ms, default 5 s).
 Docs: docs/quickstart.md, docs/configuration.md in the source repository.";
 
 /// What the command line asks for.
@@ -63,6 +70,7 @@ struct Args {
     http: Option<SocketAddr>,
     rtc: Option<SocketAddr>,
     auth_key: Option<String>,
+    ingest_key: Option<String>,
     no_auth: bool,
 }
 
@@ -76,6 +84,7 @@ fn parse_args() -> Result<Command, String> {
         http: None,
         rtc: None,
         auth_key: None,
+        ingest_key: None,
         no_auth: false,
     };
     let text = |p: &mut lexopt::Parser, name: &str| -> Result<String, String> {
@@ -97,6 +106,7 @@ fn parse_args() -> Result<Command, String> {
             Long("http-listen") => a.http = Some(addr(&mut p, "--http-listen")?),
             Long("rtc-listen") => a.rtc = Some(addr(&mut p, "--rtc-listen")?),
             Long("auth-key") => a.auth_key = Some(text(&mut p, "--auth-key")?),
+            Long("ingest-key") => a.ingest_key = Some(text(&mut p, "--ingest-key")?),
             Long("no-auth") => a.no_auth = true,
             Long("help") | Short('h') => return Ok(Command::Help),
             Long("version") | Short('V') => return Ok(Command::Version),
@@ -123,11 +133,22 @@ fn config(a: &Args) -> Result<Config, String> {
     if let Some(x) = a.rtc {
         c.listen.rtc = x;
     }
-    if let Some(k) = &a.auth_key {
-        if k.is_empty() {
-            return Err("--auth-key must not be empty".into());
+    for (flag, key, kind) in [
+        ("--auth-key", &a.auth_key, DomainKind::Streaming),
+        ("--ingest-key", &a.ingest_key, DomainKind::Ingest),
+    ] {
+        if let Some(k) = key {
+            if k.is_empty() {
+                return Err(format!("{flag} must not be empty"));
+            }
+            c.set_default_key(kind, k);
         }
-        c.set_default_key(k);
+    }
+    if a.auth_key.is_some() && a.auth_key == a.ingest_key {
+        return Err(
+            "--auth-key (play URLs) and --ingest-key (publish URLs) must differ: with one key, any play URL could publish"
+                .into(),
+        );
     }
     if a.no_auth {
         c.disable_signing();
@@ -195,8 +216,11 @@ fn print_urls(server: &Server) -> Result<(), String> {
         if ingest.signing { "on" } else { "off" },
         play.validity_minutes
     );
-    if ingest.signing || play.signing {
-        println!("primary key: {}", key(ingest));
+    if ingest.signing {
+        println!("ingest key (publish URLs): {}", key(ingest));
+    }
+    if play.signing {
+        println!("play key (play URLs):      {}", key(play));
     }
     println!("API token: {}", c.api.token.as_deref().unwrap_or(""));
     println!();
@@ -222,6 +246,30 @@ fn print_urls(server: &Server) -> Result<(), String> {
         Protocol::Flv.uri("live", "demo")
     );
     Ok(())
+}
+
+/// SIGTERM (systemd, `docker stop`) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM ({e}); only Ctrl-C stops the server cleanly");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn main() -> ExitCode {
@@ -268,12 +316,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let server = Server::bind(config).await.map_err(|e| e.to_string())?;
         print_urls(&server)?;
-        server
-            .run(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(|e| e.to_string())
+        server.run(stop_signal()).await.map_err(|e| e.to_string())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

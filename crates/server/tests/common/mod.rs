@@ -6,12 +6,16 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rts_server::Server;
-use rts_server::config::Config;
+use rts_server::config::{Config, DomainKind};
 
 pub(crate) mod relay;
 
-pub(crate) const KEY: &str = "primary-test-key";
-pub(crate) const KEY2: &str = "secondary-test-key";
+/// The keys of the default ingest domain (publish URLs).
+pub(crate) const INGEST_KEY: &str = "ingest-test-key";
+pub(crate) const INGEST_KEY2: &str = "ingest-secondary-test-key";
+/// The keys of the default streaming domain (play URLs).
+pub(crate) const PLAY_KEY: &str = "play-test-key";
+pub(crate) const PLAY_KEY2: &str = "play-secondary-test-key";
 
 pub(crate) struct TestServer {
     pub(crate) rt: Option<tokio::runtime::Runtime>,
@@ -30,9 +34,13 @@ pub(crate) fn server(edit: impl FnOnce(&mut Config)) -> TestServer {
     c.listen.http = "127.0.0.1:0".parse().unwrap();
     c.listen.rtc = "127.0.0.1:0".parse().unwrap();
     c.api.token = Some("test-token".into());
-    c.set_default_key(KEY);
+    c.set_default_key(DomainKind::Ingest, INGEST_KEY);
+    c.set_default_key(DomainKind::Streaming, PLAY_KEY);
     for d in &mut c.domains {
-        d.secondary_key = Some(KEY2.into());
+        d.secondary_key = Some(match d.kind {
+            DomainKind::Ingest => INGEST_KEY2.into(),
+            DomainKind::Streaming => PLAY_KEY2.into(),
+        });
     }
     c.limits.publisher_grace_ms = 0;
     edit(&mut c);
@@ -98,12 +106,12 @@ impl TestServer {
         self.rtmp_url(
             "live",
             stream,
-            Some(sign(&format!("/live/{stream}"), now(), KEY)),
+            Some(sign(&format!("/live/{stream}"), now(), INGEST_KEY)),
         )
     }
 
     pub(crate) fn signed_flv(&self, stream: &str) -> String {
-        let k = sign(&format!("/live/{stream}.flv"), now(), KEY);
+        let k = sign(&format!("/live/{stream}.flv"), now(), PLAY_KEY);
         format!("http://{}/live/{stream}.flv?auth_key={k}", self.http)
     }
 
