@@ -38,6 +38,7 @@ fn config(local: SocketAddr, ssrc: u32) -> Config {
         audio_ssrc: ssrc + 1,
         idle_timeout: Duration::from_secs(30),
         stats_interval: Duration::from_secs(1),
+        tcp_candidates: Vec::new(),
     }
 }
 

@@ -24,6 +24,7 @@ fn config() -> &'static Config {
             audio_ssrc: 2,
             idle_timeout: Duration::from_secs(10),
             stats_interval: Duration::from_secs(1),
+            tcp_candidates: vec![addr],
         }
     })
 }

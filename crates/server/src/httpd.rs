@@ -66,8 +66,7 @@ pub(crate) async fn serve(
                 Metrics::add(&shared.hub.metrics().refused_http, 1);
                 tracing::info!(%peer, "{what} connection refused: {full}");
                 if tls.is_none() {
-                    // Best effort, never waits: the socket's buffer is empty.
-                    let _ = socket.try_write(FULL_RESPONSE);
+                    refuse(&socket);
                 }
                 continue;
             }
@@ -80,6 +79,20 @@ pub(crate) async fn serve(
     }
     drop(listener);
     while conns.join_next().await.is_some() {}
+}
+
+/// Best effort, never waits: what the client sent so far is read (so the
+/// close is a FIN, not a reset that would discard the answer), then the
+/// 503 goes into the empty send buffer.
+fn refuse(socket: &TcpStream) {
+    let mut sink = [0u8; 4096];
+    for _ in 0..4 {
+        match socket.try_read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let _ = socket.try_write(FULL_RESPONSE);
 }
 
 async fn connection(

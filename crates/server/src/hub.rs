@@ -1163,10 +1163,7 @@ mod tests {
         p.leave(later);
         assert!(all(&v).is_empty());
         assert!(h.stream(&key(), later).unwrap().publishing);
-        assert_eq!(
-            h.metrics().publisher_takeovers.load(Ordering::Relaxed),
-            1
-        );
+        assert_eq!(h.metrics().publisher_takeovers.load(Ordering::Relaxed), 1);
     }
 
     #[test]
@@ -1206,7 +1203,13 @@ mod tests {
         assert_eq!(h.buffered_bytes(), 192);
         let third = StreamKey::new("push.localhost", "live", "third");
         let e = h.publish(third, t).unwrap_err();
-        assert!(matches!(e, PublishError::ServerFull { buffered: 192, limit: 150 }));
+        assert!(matches!(
+            e,
+            PublishError::ServerFull {
+                buffered: 192,
+                limit: 150
+            }
+        ));
         assert!(e.to_string().contains("max_buffered_bytes"), "{e}");
         // Streams that end give their bytes back.
         q.leave(t);

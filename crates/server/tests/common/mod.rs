@@ -97,6 +97,24 @@ pub(crate) fn sign(uri: &str, ts: u64, key: &str) -> String {
 }
 
 impl TestServer {
+    /// Stops the server as SIGTERM does and waits for `run` to return;
+    /// how long that took.
+    pub(crate) fn shutdown(&mut self) -> Duration {
+        let start = Instant::now();
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let (Some(rt), Some(done)) = (self.rt.as_ref(), self.done.take()) {
+            let r =
+                rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), done).await });
+            assert!(
+                matches!(r, Ok(Ok(Ok(())))),
+                "the server did not stop cleanly: {r:?}"
+            );
+        }
+        start.elapsed()
+    }
+
     pub(crate) fn rtmp_url(&self, app: &str, stream: &str, auth: Option<String>) -> String {
         let q = auth.map(|k| format!("?auth_key={k}")).unwrap_or_default();
         format!("rtmp://{}/{app}/{stream}{q}", self.rtmp)
@@ -204,6 +222,31 @@ pub(crate) fn http_request(
 /// Counts FLV video tags read from an HTTP-FLV response until it ends, and
 /// the largest step between their timestamps (ms).
 pub(crate) fn read_flv(addr: SocketAddr, path: &str) -> (usize, u32, Duration) {
+    let start = Instant::now();
+    let tags = read_flv_tags(addr, path);
+    let took = start.elapsed();
+    let (mut video, mut last, mut max_gap) = (0, None, 0);
+    for tag in tags
+        .iter()
+        .filter(|t| t.tag_type == rts_flv::TagType::Video)
+    {
+        let (h, _) = rts_flv::VideoTagHeader::parse(&tag.data).unwrap();
+        if h.is_sequence_header() {
+            continue;
+        }
+        video += 1;
+        if let Some(l) = last {
+            // A step back counts as the worst step.
+            let step = tag.timestamp.checked_sub(l).unwrap_or(u32::MAX);
+            max_gap = max_gap.max(step);
+        }
+        last = Some(tag.timestamp);
+    }
+    (video, max_gap, took)
+}
+
+/// The FLV tags of an HTTP-FLV response, read until it ends.
+pub(crate) fn read_flv_tags(addr: SocketAddr, path: &str) -> Vec<rts_flv::Tag> {
     let mut sock = TcpStream::connect(addr).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
@@ -212,10 +255,8 @@ pub(crate) fn read_flv(addr: SocketAddr, path: &str) -> (usize, u32, Duration) {
         "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    let start = Instant::now();
     let mut raw = Vec::new();
     let _ = sock.read_to_end(&mut raw);
-    let took = start.elapsed();
     // Undo chunked transfer coding, then demux.
     let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     let mut body = Vec::new();
@@ -233,21 +274,9 @@ pub(crate) fn read_flv(addr: SocketAddr, path: &str) -> (usize, u32, Duration) {
     }
     let mut demux = rts_flv::Demuxer::new();
     let mut buf = bytes::BytesMut::from(&body[..]);
-    let (mut video, mut last, mut max_gap) = (0, None, 0);
+    let mut tags = Vec::new();
     while let Ok(Some(tag)) = demux.decode(&mut buf) {
-        if tag.tag_type == rts_flv::TagType::Video {
-            let (h, _) = rts_flv::VideoTagHeader::parse(&tag.data).unwrap();
-            if h.is_sequence_header() {
-                continue;
-            }
-            video += 1;
-            if let Some(l) = last {
-                // A step back counts as the worst step.
-                let step = tag.timestamp.checked_sub(l).unwrap_or(u32::MAX);
-                max_gap = max_gap.max(step);
-            }
-            last = Some(tag.timestamp);
-        }
+        tags.push(tag);
     }
-    (video, max_gap, took)
+    tags
 }
