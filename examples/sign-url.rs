@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --example sign-url -- --ingest-domain push.example.com \
-//!     --streaming-domain pull.example.com --app live --stream demo --key KEY \
+//!     --streaming-domain pull.example.com --app live --stream demo \
+//!     --ingest-key INGEST_KEY --play-key PLAY_KEY \
 //!     [--timestamp UNIX] [--validity MINUTES] [--template ID] [--rand R]
 //! ```
 //!
@@ -15,14 +16,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rts::auth::urls::{Signing, Site, generate};
 
-const USAGE: &str = "usage: sign-url --ingest-domain D --streaming-domain D --app A --stream S --key KEY \
+const USAGE: &str = "usage: sign-url --ingest-domain D --streaming-domain D --app A --stream S --ingest-key K --play-key K \
 [--timestamp UNIX] [--validity MINUTES] [--template ID] [--rand R] [--uid U] [--http-port P] [--rtmp-port P] [--https]";
 
 struct Args {
     site: Site,
     app: String,
     stream: String,
-    signing: Signing,
+    ingest: Signing,
+    play: Signing,
     validity_minutes: u64,
     template: Option<String>,
 }
@@ -30,7 +32,8 @@ struct Args {
 fn parse() -> Result<Args, String> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
-    let (mut ingest, mut streaming, mut app, mut stream, mut key) = (None, None, None, None, None);
+    let (mut ingest, mut streaming, mut app, mut stream) = (None, None, None, None);
+    let (mut ingest_key, mut play_key) = (None, None);
     let (mut timestamp, mut validity, mut template, mut rand, mut uid) =
         (None, 1440u64, None, None, None);
     let (mut http_port, mut rtmp_port, mut https) = (8080u16, 1935u16, false);
@@ -51,7 +54,8 @@ fn parse() -> Result<Args, String> {
             Long("streaming-domain") => streaming = Some(text(&mut p, "--streaming-domain")?),
             Long("app") => app = Some(text(&mut p, "--app")?),
             Long("stream") => stream = Some(text(&mut p, "--stream")?),
-            Long("key") => key = Some(text(&mut p, "--key")?),
+            Long("ingest-key") => ingest_key = Some(text(&mut p, "--ingest-key")?),
+            Long("play-key") => play_key = Some(text(&mut p, "--play-key")?),
             Long("timestamp") => timestamp = Some(num(&mut p, "--timestamp")?),
             Long("validity") => validity = num(&mut p, "--validity")?,
             Long("template") => template = Some(text(&mut p, "--template")?),
@@ -84,18 +88,24 @@ fn parse() -> Result<Args, String> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let mut signing = Signing::new(need(key, "--key")?, timestamp.unwrap_or(now));
-    if let Some(r) = rand {
-        signing.rand = r;
-    }
-    if let Some(u) = uid {
-        signing.uid = u;
-    }
+    let signing = |key: String| {
+        let mut s = Signing::new(key, timestamp.unwrap_or(now));
+        if let Some(r) = &rand {
+            s.rand.clone_from(r);
+        }
+        if let Some(u) = &uid {
+            s.uid.clone_from(u);
+        }
+        s
+    };
+    let ingest = signing(need(ingest_key, "--ingest-key")?);
+    let play = signing(need(play_key, "--play-key")?);
     Ok(Args {
         site,
         app: need(app, "--app")?,
         stream: need(stream, "--stream")?,
-        signing,
+        ingest,
+        play,
         validity_minutes: validity,
         template,
     })
@@ -108,14 +118,15 @@ fn main() -> ExitCode {
             &a.app,
             &a.stream,
             a.template.as_deref(),
-            &a.signing,
+            &a.ingest,
+            &a.play,
         )
         .map_err(|e| e.to_string())?;
         for (name, url) in set.named() {
             println!("{name}: {url}");
         }
         let expires = a
-            .signing
+            .play
             .timestamp
             .saturating_add(a.validity_minutes.saturating_mul(60));
         eprintln!(

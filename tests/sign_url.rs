@@ -7,7 +7,17 @@ use std::time::Duration;
 
 use rts::auth::{Keys, auth_key_from_query, verify};
 
-const KEY: &str = "s3cr3t-Key";
+const INGEST_KEY: &str = "s3cr3t-Ingest";
+const PLAY_KEY: &str = "s3cr3t-Play";
+
+/// The key a printed URL is signed with.
+fn key_of(name: &str) -> &'static str {
+    if name == "ingest" {
+        INGEST_KEY
+    } else {
+        PLAY_KEY
+    }
+}
 
 fn sign_url(args: &[&str]) -> std::process::Output {
     Command::new(rts_testkit::example_bin("sign-url"))
@@ -43,8 +53,10 @@ fn standard_args() -> Vec<&'static str> {
         "live",
         "--stream",
         "demo",
-        "--key",
-        KEY,
+        "--ingest-key",
+        INGEST_KEY,
+        "--play-key",
+        PLAY_KEY,
         "--timestamp",
         "1700000000",
         "--template",
@@ -90,12 +102,24 @@ fn prints_every_url_signed_over_its_own_uri() {
         verify(
             uri,
             key,
-            &Keys::new(KEY),
+            &Keys::new(key_of(name)),
             Duration::from_secs(60),
             1_700_000_060,
         )
         .unwrap();
     }
+    // The RTMP play URL is not a publish URL.
+    let (_, uri, key) = urls.iter().find(|(n, _, _)| n == "rtmp").unwrap();
+    assert!(
+        verify(
+            uri,
+            key,
+            &Keys::new(INGEST_KEY),
+            Duration::from_secs(60),
+            1_700_000_060
+        )
+        .is_err()
+    );
 }
 
 fn independent_md5(tool: &str, args: &[&str], input: &str) -> String {
@@ -126,7 +150,7 @@ fn check_with(tool: &str, args: &[&str]) {
     assert!(out.status.success());
     for (name, uri, key) in printed(&out.stdout) {
         let (signed_part, hash) = key.rsplit_once('-').unwrap();
-        let text = format!("{uri}-{signed_part}-{KEY}");
+        let text = format!("{uri}-{signed_part}-{}", key_of(&name));
         assert_eq!(
             independent_md5(tool, args, &text),
             hash,
@@ -161,8 +185,14 @@ fn hashes_match_python_hashlib() {
 #[test]
 fn errors_are_one_line_and_exit_2() {
     let mut missing_key = standard_args();
-    let at = missing_key.iter().position(|a| *a == "--key").unwrap();
+    let at = missing_key
+        .iter()
+        .position(|a| *a == "--ingest-key")
+        .unwrap();
     missing_key.drain(at..at + 2);
+    let mut same_key = standard_args();
+    let at = same_key.iter().position(|a| *a == PLAY_KEY).unwrap();
+    same_key[at] = INGEST_KEY;
     let mut bad_template = standard_args();
     let at = bad_template.iter().position(|a| *a == "lhd").unwrap();
     bad_template[at] = "l_hd";
@@ -170,7 +200,8 @@ fn errors_are_one_line_and_exit_2() {
     let at = bad_rand.iter().position(|a| *a == "a1b2c3").unwrap();
     bad_rand[at] = "a-b";
     for (args, needle) in [
-        (missing_key, "missing --key"),
+        (missing_key, "missing --ingest-key"),
+        (same_key, "the ingest and play keys are the same"),
         (bad_template, "invalid template id"),
         (bad_rand, "rand must"),
     ] {

@@ -151,6 +151,13 @@ pub enum SignError {
     /// The signing key is empty.
     #[error("the signing key is empty")]
     EmptyKey,
+    /// The ingest and play URLs were to be signed with one key: then any
+    /// viewer's play URL could publish (RTMP play and publish sign the
+    /// same uri).
+    #[error(
+        "the ingest and play keys are the same: a play URL could publish; give the ingest domain its own key"
+    )]
+    SharedKey,
     /// A domain, app, stream or template id cannot be used in a URL.
     #[error("invalid {what} {value:?}: {why}")]
     Name {

@@ -1,12 +1,15 @@
 //! Signed ingest and play URLs for a stream, as a console's URL generator
-//! makes them. Each URL is signed over its own uri ([`Protocol::uri`]).
+//! makes them. Each URL is signed over its own uri ([`Protocol::uri`]); the
+//! ingest URL with the ingest domain's key, the play URLs with the
+//! streaming domain's (never the same key: a play URL would publish).
 //!
 //! ```
 //! use rts_auth::urls::{Site, Signing, generate};
 //!
 //! let site = Site::new("push.example.com", "pull.example.com");
-//! let signing = Signing::new("KEY", 1_700_000_000);
-//! let urls = generate(&site, "live", "demo", Some("lhd"), &signing)?;
+//! let ingest = Signing::new("INGEST-KEY", 1_700_000_000);
+//! let play = Signing::new("PLAY-KEY", 1_700_000_000);
+//! let urls = generate(&site, "live", "demo", Some("lhd"), &ingest, &play)?;
 //! assert!(urls.ingest.starts_with("rtmp://push.example.com/live/demo?auth_key=1700000000-0-0-"));
 //! assert!(urls.play.flv.starts_with("http://pull.example.com:8080/live/demo.flv?auth_key="));
 //! let names: Vec<_> = urls.named().into_iter().map(|(name, _)| name).collect();
@@ -248,21 +251,28 @@ fn play_urls(site: &Site, app: &str, stream: &str, s: &Signing) -> Result<PlayUr
 }
 
 /// Builds and signs every URL of `{app}/{stream}` (and of
-/// `{stream}_{template}` when a template id is given).
+/// `{stream}_{template}` when a template id is given): the ingest URL with
+/// `ingest`, the play URLs with `play`. One key for both is
+/// [`SignError::SharedKey`].
 pub fn generate(
     site: &Site,
     app: &str,
     stream: &str,
     template: Option<&str>,
-    signing: &Signing,
+    ingest: &Signing,
+    play: &Signing,
 ) -> Result<UrlSet, SignError> {
     check_domain(&site.ingest_domain)?;
     check_domain(&site.streaming_domain)?;
     check_name("app", app)?;
     check_name("stream", stream)?;
-    if signing.key.is_empty() {
+    if ingest.key.is_empty() || play.key.is_empty() {
         return Err(SignError::EmptyKey);
     }
+    if ingest.key == play.key {
+        return Err(SignError::SharedKey);
+    }
+    let signing = ingest;
     let ingest_auth = authority(&site.ingest_domain, site.rtmp_port, 1935);
     let ingest = signed(
         "rtmp",
@@ -273,17 +283,17 @@ pub fn generate(
         site,
         signing,
     )?;
-    let play = play_urls(site, app, stream, signing)?;
     let transcoded = match template {
         Some(t) => {
             check_template(t)?;
             Some((
                 t.to_owned(),
-                play_urls(site, app, &format!("{stream}_{t}"), signing)?,
+                play_urls(site, app, &format!("{stream}_{t}"), play)?,
             ))
         }
         None => None,
     };
+    let play = play_urls(site, app, stream, play)?;
     Ok(UrlSet {
         ingest,
         play,
@@ -308,14 +318,17 @@ mod tests {
     #[test]
     fn every_url_verifies_over_its_own_uri() {
         let site = Site::new("push.example.com", "pull.example.com");
-        let signing = Signing::new("KEY", 1000);
-        let set = generate(&site, "live", "demo", Some("lld"), &signing).unwrap();
-        let keys = Keys::new("KEY");
+        let (ingest, play) = (Signing::new("IN", 1000), Signing::new("PLAY", 1000));
+        let set = generate(&site, "live", "demo", Some("lld"), &ingest, &play).unwrap();
         for (name, url) in set.named() {
             let (uri, key) = parts(url);
+            let keys = Keys::new(if name == "ingest" { "IN" } else { "PLAY" });
             verify(uri, key, &keys, Duration::from_secs(60), 1060)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+        // The RTMP play URL does not verify as a publish (other key).
+        let (uri, key) = parts(&set.play.rtmp);
+        assert!(verify(uri, key, &Keys::new("IN"), Duration::from_secs(60), 1060).is_err());
         assert_eq!(
             set.transcoded
                 .as_ref()
@@ -354,7 +367,15 @@ mod tests {
         site.http_port = 443;
         site.https = true;
         site.extra_query = Some("vhost=pull.example.com".into());
-        let set = generate(&site, "live", "demo", None, &Signing::new("k", 1)).unwrap();
+        let set = generate(
+            &site,
+            "live",
+            "demo",
+            None,
+            &Signing::new("k", 1),
+            &Signing::new("p", 1),
+        )
+        .unwrap();
         assert!(set.ingest.starts_with(
             "rtmp://127.0.0.1:19350/live/demo?vhost=pull.example.com&auth_key=1-0-0-"
         ));
@@ -371,6 +392,7 @@ mod tests {
     fn bad_names_are_caller_errors() {
         let site = Site::new("push.example.com", "pull.example.com");
         let s = Signing::new("k", 1);
+        let p = Signing::new("p", 1);
         for (app, stream, template) in [
             ("", "s", None),
             ("a/b", "s", None),
@@ -378,18 +400,22 @@ mod tests {
             ("a", "s", Some("x_y")),
             ("a", "s", Some("")),
         ] {
-            let err = generate(&site, app, stream, template, &s).unwrap_err();
+            let err = generate(&site, app, stream, template, &s, &p).unwrap_err();
             assert!(matches!(err, SignError::Name { .. }), "{err}");
         }
-        assert!(generate(&Site::new("http://x", "y"), "a", "s", None, &s).is_err());
+        assert!(generate(&Site::new("http://x", "y"), "a", "s", None, &s, &p).is_err());
         assert_eq!(
-            generate(&site, "a", "s", None, &Signing::new("", 1)),
+            generate(&site, "a", "s", None, &Signing::new("", 1), &p),
             Err(SignError::EmptyKey)
+        );
+        assert_eq!(
+            generate(&site, "a", "s", None, &s, &s),
+            Err(SignError::SharedKey)
         );
         let mut bad_rand = Signing::new("k", 1);
         bad_rand.rand = "a-b".into();
         assert!(matches!(
-            generate(&site, "a", "s", None, &bad_rand),
+            generate(&site, "a", "s", None, &bad_rand, &p),
             Err(SignError::Rand(_))
         ));
     }

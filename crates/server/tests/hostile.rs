@@ -147,14 +147,18 @@ fn half_sent_http_requests_are_capped_and_time_out() {
     conns.extend(more);
     // An idle keep-alive connection: one whole request, then nothing.
     let mut idle = TcpStream::connect(s.http).unwrap();
-    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     assert_served(&ffprobe, &s, "h");
     for c in &mut conns {
         let (closed, _) = closed_within(c, Duration::from_secs(8));
         assert!(closed, "a half-sent request still open after 8 s");
     }
     let (closed, got) = closed_within(&mut idle, Duration::from_secs(8));
-    assert!(closed && got.starts_with(b"HTTP/1.1 200"), "idle keep-alive");
+    assert!(
+        closed && got.starts_with(b"HTTP/1.1 200"),
+        "idle keep-alive"
+    );
     assert!(started.elapsed() < Duration::from_secs(15));
     let m = s.hub.metrics();
     assert_eq!(m.refused_http.load(Ordering::Relaxed), 200);

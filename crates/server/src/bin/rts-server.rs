@@ -184,10 +184,25 @@ fn print_urls(server: &Server) -> Result<(), String> {
     site.http_port = http.port();
     site.https = server.https();
     let key = |d: &rts_server::config::Domain| d.primary_key.clone().unwrap_or_default();
-    let ingest_urls = generate(&site, "live", "demo", None, &Signing::new(key(ingest), now))
-        .map_err(|e| e.to_string())?;
-    let play_urls = generate(&site, "live", "demo", None, &Signing::new(key(play), now))
-        .map_err(|e| e.to_string())?;
+    // An unsigned domain's URLs are printed without their auth_key: any
+    // stand-in key (distinct from the other) makes them.
+    let stand_in = |d: &rts_server::config::Domain, name: &str| {
+        if d.signing {
+            key(d)
+        } else {
+            format!("unsigned-{name}")
+        }
+    };
+    let (ingest_key, play_key) = (stand_in(ingest, "ingest"), stand_in(play, "play"));
+    let urls = generate(
+        &site,
+        "live",
+        "demo",
+        None,
+        &Signing::new(ingest_key, now),
+        &Signing::new(play_key, now),
+    )
+    .map_err(|e| e.to_string())?;
     let strip = |signing: bool, url: &str| -> String {
         if signing {
             url.to_owned()
@@ -195,8 +210,8 @@ fn print_urls(server: &Server) -> Result<(), String> {
             url.split('?').next().unwrap_or(url).to_owned()
         }
     };
-    let ingest_url = strip(ingest.signing, &ingest_urls.ingest);
-    let p = &play_urls.play;
+    let ingest_url = strip(ingest.signing, &urls.ingest);
+    let p = &urls.play;
     let player_query = p.artc.split_once('?').map(|(_, q)| q).unwrap_or("");
     let scheme = if server.https() { "https" } else { "http" };
     let player = format!("{scheme}://{}:{}/play/live/demo", host(http), http.port());
