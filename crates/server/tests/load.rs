@@ -1,7 +1,8 @@
 //! A bounded load on loopback: 5 publishers (ffmpeg, `-re -c copy`) and 20
 //! HTTP-FLV viewers each, about 10 s. Every viewer gets every frame from
 //! where it joined (no timestamp gap), and no viewer is dropped. The full
-//! 20 x 200 for 60 s is `crates/server/examples/rts-server-load.rs` (docs/PERFORMANCE.md).
+//! 20 publishers with 200 RTMP, FLV and WHEP viewers for 10 minutes is
+//! `crates/server/examples/rts-soak.rs` (docs/PERFORMANCE.md).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
