@@ -626,6 +626,11 @@ fn whep_loop(
                     connected = true;
                     eprintln!("rts-probe: ICE and DTLS up after {:?}", start.elapsed());
                 }
+                // The server ended the stream (its publisher left): done.
+                Event::Disconnected { reason } if reason == rts_webrtc::ENDED_BY_REMOTE => {
+                    eprintln!("rts-probe: the server ended the stream");
+                    return Ok(());
+                }
                 Event::Disconnected { reason } => bail!("webrtc session ended: {reason}"),
                 Event::Rtp {
                     kind: MediaKind::Video,

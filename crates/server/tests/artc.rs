@@ -289,8 +289,7 @@ fn ten_viewers_share_one_branch() {
     assert_eq!(info["viewers"]["webrtc"], 10, "{info}");
     assert_eq!(conv["running"], true, "{conv}");
     assert_eq!(conv["starts"], 1, "one branch for ten viewers: {conv}");
-    let metrics = http_get(srv.http, "/metrics", &[]).1;
-    let metrics = String::from_utf8_lossy(&metrics);
+    let metrics = srv.metrics();
     assert!(metrics.contains("rts_conversion_branches 1"), "{metrics}");
     // Sender reports arrive every few seconds: wait for them (bounded).
     let deadline = std::time::Instant::now() + Duration::from_secs(20);

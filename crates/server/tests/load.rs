@@ -83,7 +83,7 @@ fn five_publishers_twenty_flv_viewers_each() {
         min = min.min(frames);
     }
     eprintln!("100 viewers: each got at least {min} of 270 video frames, no gap");
-    let metrics = String::from_utf8_lossy(&http_get(s.http, "/metrics", &[]).1).to_string();
+    let metrics = s.metrics();
     assert!(
         metrics.contains("rts_errors_total{kind=\"slow_viewer\"} 0\n"),
         "{metrics}"

@@ -98,7 +98,7 @@ fn probe_rtmp_to_whep_through_the_transcoder() {
     let watch = std::thread::spawn(move || {
         let end = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < end {
-            let m = common::http_get(http, "/metrics", &[]).1;
+            let m = common::http_get(http, "/metrics", &[("Authorization", "Bearer test-token")]).1;
             if String::from_utf8_lossy(&m).lines().any(|l| {
                 l.starts_with("rts_conversion_seconds_total")
                     && l.contains("kind=\"video\"")

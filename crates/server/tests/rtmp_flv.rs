@@ -345,10 +345,9 @@ fn auth_refusals_and_secondary_key() {
     };
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     ok_exit(&mut p, "publisher");
-    let metrics = http_get(s.http, "/metrics", &[]).1;
-    let metrics = String::from_utf8_lossy(&metrics);
+    let metrics = s.metrics();
     assert!(
-        metrics.contains("rts_errors_total{kind=\"auth\"} 8"),
+        metrics.contains("rts_errors_total{kind=\"auth\"} 10"),
         "{metrics}"
     );
     // The API wants its token.
@@ -402,6 +401,7 @@ fn stalled_viewer_is_dropped_alone() {
     };
     let s = server(|c| {
         c.limits.viewer_queue_frames = 1024;
+        c.limits.max_gop_frames = 1024;
         c.limits.max_behind_ms = 500;
         c.disable_signing();
     });
@@ -446,7 +446,7 @@ fn stalled_viewer_is_dropped_alone() {
         took < published_in + Duration::from_secs(10),
         "the healthy viewer was held back: {took:?}"
     );
-    let metrics = String::from_utf8_lossy(&http_get(s.http, "/metrics", &[]).1).to_string();
+    let metrics = s.metrics();
     assert!(
         metrics.contains("rts_errors_total{kind=\"slow_viewer\"} 1\n"),
         "{metrics}"
@@ -527,7 +527,7 @@ fn malformed_rtmp_ends_only_that_connection() {
         s.stream("m")
             .is_some_and(|i| i["publishing"] == true && i["bytes_in"].as_u64().unwrap() > before)
     });
-    let metrics = String::from_utf8_lossy(&http_get(s.http, "/metrics", &[]).1).to_string();
+    let metrics = s.metrics();
     assert!(
         !metrics.contains("rts_errors_total{kind=\"protocol\"} 0\n"),
         "{metrics}"

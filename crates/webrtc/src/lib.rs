@@ -172,7 +172,7 @@ pub use demux::Router;
 pub use error::{Error, StackError};
 pub use fanout::ViewerQueue;
 pub use peer::{
-    Certificate, Config, Event, IceCredentials, KeyframeRequest, Peer, Role, RtpPacket, Stats,
-    Transmit, Transport,
+    Certificate, Config, ENDED_BY_REMOTE, Event, IceCredentials, KeyframeRequest, Peer, Role,
+    RtpPacket, Stats, Transmit, Transport,
 };
 pub use sdp::{Codec, MediaKind};

@@ -221,6 +221,11 @@ pub struct Stats {
     pub byes_received: u64,
 }
 
+/// The [`Event::Disconnected`] reason when every source we receive sent
+/// an RTCP BYE: the remote ended the session (a WHEP server whose stream
+/// ended, a WHIP publisher that stopped), not a failure.
+pub const ENDED_BY_REMOTE: &str = "the remote ended its streams (RTCP BYE)";
+
 /// What a peer reports.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -1538,7 +1543,7 @@ impl Peer {
             }
         }
         if said_bye && self.all_remote_sources_left() {
-            self.close_with("the remote ended its streams (RTCP BYE)");
+            self.close_with(ENDED_BY_REMOTE);
         }
     }
 

@@ -340,7 +340,7 @@ fn closing_sends_bye_and_close_notify() {
     assert_eq!(net.clients[c].peer.stats().byes_received, 2);
     assert_eq!(
         net.clients[c].closed,
-        Some("the remote ended its streams (RTCP BYE)"),
+        Some(rts_webrtc::ENDED_BY_REMOTE),
         "the viewer saw the close within 500 ms"
     );
 }

@@ -142,6 +142,17 @@ impl TestServer {
         (status == 200).then(|| serde_json::from_slice(&body).unwrap())
     }
 
+    /// `/metrics` (with the API token), as text.
+    pub(crate) fn metrics(&self) -> String {
+        let (status, body) = http_get(
+            self.http,
+            "/metrics",
+            &[("Authorization", &format!("Bearer {}", self.token))],
+        );
+        assert_eq!(status, 200, "GET /metrics");
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
     pub(crate) fn stream(&self, name: &str) -> Option<serde_json::Value> {
         self.api(&format!("/api/v1/streams/live/{name}"))
     }
