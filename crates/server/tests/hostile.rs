@@ -169,15 +169,17 @@ fn half_sent_http_requests_are_capped_and_time_out() {
 
 /// 150 RTMP connections that never send the handshake, and one that sends
 /// a byte every 300 ms: past the per-address cap (100) refused at once, the
-/// rest closed at the handshake deadline (1 s). ffmpeg publishes and
-/// ffprobe plays throughout.
+/// rest closed at the handshake deadline (3 s). ffmpeg publishes and
+/// ffprobe plays throughout. Every connection ends one way or the other;
+/// how many meet the cap depends on how fast this machine opens them
+/// before the first deadlines free places, so the split is not asserted.
 #[test]
 fn silent_and_slow_rtmp_connections_are_capped_and_time_out() {
     let Some((ffmpeg, ffprobe, file)) = tools() else {
         return;
     };
     let s = server(|c| {
-        c.limits.handshake_timeout_ms = 1000;
+        c.limits.handshake_timeout_ms = 3000;
         c.limits.max_rtmp_per_ip = 100;
     });
     let mut conns = connect_from(ATTACKER, s.rtmp, 150);
@@ -200,18 +202,23 @@ fn silent_and_slow_rtmp_connections_are_capped_and_time_out() {
     s.wait_publishing("r");
     assert_served(&ffprobe, &s, "r");
     for c in &mut conns {
-        let (closed, _) = closed_within(c, Duration::from_secs(5));
-        assert!(closed, "a silent RTMP connection still open after 5 s");
+        let (closed, _) = closed_within(c, Duration::from_secs(8));
+        assert!(closed, "a silent RTMP connection still open after 8 s");
     }
     let (cut, after, bytes) = dripper.join().unwrap();
     assert!(cut, "the slow handshake was never cut off");
     assert!(
-        after < Duration::from_secs(5),
+        after < Duration::from_secs(8),
         "cut after {after:?} ({bytes} bytes)"
     );
     let m = s.hub.metrics();
-    assert!(m.refused_rtmp.load(Ordering::Relaxed) >= 49);
-    assert!(m.deadline_closes.load(Ordering::Relaxed) >= 100);
+    let refused = m.refused_rtmp.load(Ordering::Relaxed);
+    let timed_out = m.deadline_closes.load(Ordering::Relaxed);
+    assert!(refused >= 1, "no connection met the per-address cap");
+    assert!(
+        refused + timed_out >= 150,
+        "{refused} refused + {timed_out} timed out of 150"
+    );
     assert_served(&ffprobe, &s, "r");
 }
 
