@@ -13,8 +13,10 @@
 //! Transcoding is CPU work, so the branch runs on its own OS thread, never
 //! on the async runtime. Both RTP clocks count from the stream's own
 //! millisecond clock (video 90 kHz, audio 48 kHz, the Opus timestamps moved
-//! back by the transcoder's delay), so audio and video stay in sync and the
-//! RTCP sender reports of each viewer's peer carry one clock.
+//! back by the transcoder's delay). Each track leaves as soon as it is
+//! ready, nothing is held for the other: every viewer's peer sends RTCP
+//! sender reports that map both RTP clocks to one wall clock
+//! (rts-webrtc's module `sync`), and the player aligns them.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -206,8 +208,6 @@ pub struct Converter {
     errors: u64,
     /// Audio before this (ms) is not converted (the join backlog).
     audio_from: Option<i64>,
-    /// Audio and video leave in stream-time order (lip sync).
-    sync: Interleave,
     /// Converted for browsers, or as published.
     delivery: Delivery,
     /// Tests: panic at the next frame (a bug in a codec, simulated).
@@ -256,7 +256,6 @@ impl Converter {
             dims: None,
             errors: 0,
             audio_from: None,
-            sync: Interleave::default(),
             delivery,
             #[cfg(test)]
             panic_next: false,
@@ -452,7 +451,7 @@ impl Converter {
                 Output::Config(record) => self.set_video_config(&record),
                 Output::Frame(f) => {
                     if let Some(m) = self.packetize_video(&f.data, f.time, f.keyframe) {
-                        self.sync.push(Track::Video, f.time, m, &mut self.out);
+                        self.out.push_back(m);
                     }
                 }
                 Output::Event(e) => {
@@ -480,8 +479,7 @@ impl Converter {
                 self.audio = Some(AudioPath::Passthrough);
                 if h.packet_type == AudioPacketType::CodedFrames && !body.is_empty() {
                     let p = self.opus_pk.packetize(body, rtp_time(t, 48));
-                    self.sync
-                        .push(Track::Audio, t, Media::Audio(p), &mut self.out);
+                    self.out.push_back(Media::Audio(p));
                 }
             }
             AudioCodec::Aac if h.multitrack.is_none() && self.converts() => {
@@ -533,10 +531,7 @@ impl Converter {
         while let Some(p) = tx.pop() {
             let ts = p.timestamp.saturating_sub(delay);
             let packet = self.opus_pk.packetize(p.data, ts as u32);
-            // Its audio is the source's at this stream time (ms).
-            let ms = i64::try_from(ts / 48).unwrap_or(i64::MAX);
-            self.sync
-                .push(Track::Audio, ms, Media::Audio(packet), &mut self.out);
+            self.out.push_back(Media::Audio(packet));
         }
         if let Err(e) = res {
             if h.is_sequence_header() {
@@ -546,76 +541,6 @@ impl Converter {
                 tracing::warn!("conversion: audio not converted: {e}");
             } else {
                 self.error("aac", e);
-            }
-        }
-    }
-}
-
-/// Which track an item belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Track {
-    Audio,
-    Video,
-}
-
-/// Most an item waits for the other track (ms of stream time).
-const MAX_HOLD_MS: i64 = 150;
-
-/// Lets audio and video out in stream-time order. Each peer's RTCP sender
-/// reports map RTP time to the wall-clock time packets are sent, so the
-/// two tracks must leave at the same distance from their stream time:
-/// otherwise the slower path (the video transcoder's reorder delay, the
-/// AAC-to-Opus frame delay) would show up at the viewer as an A/V offset.
-/// An item waits until the other track has reached its time, at most
-/// [`MAX_HOLD_MS`] of its own track's progress, and not at all while the
-/// other track has never been seen (audio-only or video-only streams).
-#[derive(Debug, Default)]
-struct Interleave {
-    audio: VecDeque<(i64, Media)>,
-    video: VecDeque<(i64, Media)>,
-    last_audio: Option<i64>,
-    last_video: Option<i64>,
-}
-
-impl Interleave {
-    fn push(&mut self, track: Track, time: i64, media: Media, out: &mut VecDeque<Media>) {
-        match track {
-            Track::Audio => {
-                self.last_audio = Some(self.last_audio.map_or(time, |l| l.max(time)));
-                self.audio.push_back((time, media));
-            }
-            Track::Video => {
-                self.last_video = Some(self.last_video.map_or(time, |l| l.max(time)));
-                self.video.push_back((time, media));
-            }
-        }
-        loop {
-            let a = self.audio.front().map(|(t, _)| *t);
-            let v = self.video.front().map(|(t, _)| *t);
-            let take_audio = match (a, v) {
-                (None, None) => break,
-                (Some(a), Some(v)) => a <= v,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-            };
-            let (t, other, own) = if take_audio {
-                (a, self.last_video, self.last_audio)
-            } else {
-                (v, self.last_audio, self.last_video)
-            };
-            let t = t.unwrap_or(0);
-            let ready = other.is_none_or(|o| o >= t)
-                || own.is_some_and(|o| o.saturating_sub(t) >= MAX_HOLD_MS);
-            if !ready {
-                break;
-            }
-            let queue = if take_audio {
-                &mut self.audio
-            } else {
-                &mut self.video
-            };
-            if let Some((_, m)) = queue.pop_front() {
-                out.push_back(m);
             }
         }
     }
@@ -791,77 +716,6 @@ mod tests {
             serde_json::to_string(&[AudioPath::AacToOpus]).unwrap(),
             r#"["aac-to-opus"]"#
         );
-    }
-
-    fn audio(t: u32) -> Media {
-        Media::Audio(
-            rtp_opus::Packetizer::new(rtp_opus::Config::default())
-                .packetize(Bytes::from_static(&[0xf8]), t),
-        )
-    }
-
-    fn video(t: u32) -> Media {
-        let mut pk = rtp_h264::Packetizer::new(rtp_h264::Config::default()).unwrap();
-        let mut packets = Vec::new();
-        pk.packetize(
-            &Bytes::from_static(&[0, 0, 0, 2, 0x65, 0x88]),
-            Format::Avcc { length_size: 4 },
-            t,
-            &mut packets,
-        )
-        .unwrap();
-        Media::Video {
-            packets,
-            keyframe: true,
-        }
-    }
-
-    fn times(out: &VecDeque<Media>) -> Vec<(char, u32)> {
-        out.iter()
-            .map(|m| match m {
-                Media::Audio(p) => ('a', p.timestamp),
-                Media::Video { packets, .. } => ('v', packets[0].timestamp),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn interleave_lets_tracks_out_in_stream_time_order() {
-        let mut i = Interleave::default();
-        let mut out = VecDeque::new();
-        // Audio runs ahead of a video path that is 60 ms late.
-        for t in [0, 20, 40, 60] {
-            i.push(Track::Audio, t, audio(t as u32), &mut out);
-        }
-        // No video seen yet: audio is not held.
-        assert_eq!(out.len(), 4);
-        out.clear();
-        i.push(Track::Video, 33, video(33), &mut out);
-        for t in [80, 100] {
-            i.push(Track::Audio, t, audio(t as u32), &mut out);
-        }
-        assert_eq!(times(&out), [('v', 33)], "audio after 33 waits for video");
-        i.push(Track::Video, 66, video(66), &mut out);
-        i.push(Track::Video, 100, video(100), &mut out);
-        assert_eq!(
-            times(&out),
-            [('v', 33), ('v', 66), ('a', 80), ('a', 100), ('v', 100)]
-        );
-    }
-
-    #[test]
-    fn interleave_holds_at_most_max_hold() {
-        let mut i = Interleave::default();
-        let mut out = VecDeque::new();
-        i.push(Track::Video, 0, video(0), &mut out);
-        i.push(Track::Audio, 0, audio(0), &mut out);
-        out.clear();
-        // Video stalls: audio goes on once it is MAX_HOLD_MS ahead.
-        for t in (20..=200).step_by(20) {
-            i.push(Track::Audio, t, audio(t as u32), &mut out);
-        }
-        let released: Vec<u32> = times(&out).iter().map(|(_, t)| *t).collect();
-        assert_eq!(released, [20, 40]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

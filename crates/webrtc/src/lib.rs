@@ -166,6 +166,7 @@ mod handshake;
 pub mod host;
 pub mod peer;
 pub mod sdp;
+mod sync;
 pub mod udp;
 
 pub use demux::Router;

@@ -12,8 +12,8 @@ use bytes::BytesMut;
 use rtc::dtls::cipher_suite::CipherSuiteId;
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::interceptor::NackGeneratorBuilder;
+use rtc::interceptor::ReceiverReportBuilder;
 use rtc::interceptor::{Interceptor, Packet as IPacket, Registry, Slot, StreamInfo, TaggedPacket};
-use rtc::interceptor::{ReceiverReportBuilder, SenderReportBuilder};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
@@ -34,6 +34,7 @@ use rtc::peer_connection::transport::{
 use rtc::rtcp::goodbye::Goodbye;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
@@ -51,6 +52,7 @@ use crate::demux::{self, Class, StunView};
 use crate::error::Error;
 use crate::handshake::{self, FlightGuard, Nomination};
 use crate::sdp::{self, Codec, Direction, MediaKind};
+use crate::sync::{self, SenderClock, WallClock};
 /// A received RTP packet (the `rtc-rtp` type).
 pub use rtc::rtp::Packet as RtpPacket;
 
@@ -250,6 +252,18 @@ pub enum Event {
     },
     /// Periodic counters.
     Stats(Stats),
+    /// An RTCP sender report of one of the remote's sources: its RTP time
+    /// `rtp_time` is wall-clock `ntp_time` (RFC 3550 6.4.1). Tracks whose
+    /// reports share a clock are aligned by mapping each packet's RTP time
+    /// through its track's latest report.
+    SenderReport {
+        /// The reporting source.
+        ssrc: u32,
+        /// NTP timestamp, 32.32 fixed point.
+        ntp_time: u64,
+        /// The RTP time of that instant.
+        rtp_time: u32,
+    },
 }
 
 #[derive(Default)]
@@ -260,6 +274,8 @@ struct Feedback {
     /// The sources named in received BYEs.
     bye_sources: Vec<u32>,
     nack_list: VecDeque<TransportLayerNack>,
+    /// Sender reports received: (ssrc, NTP, RTP).
+    sender_reports: VecDeque<(u32, u64, u32)>,
     /// RTCP came in decrypted: the remote holds the session's keys.
     rtcp_seen: bool,
 }
@@ -293,6 +309,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
                 } else if let Some(n) = any.downcast_ref::<TransportLayerNack>() {
                     f.nacks = f.nacks.saturating_add(1);
                     f.nack_list.push_back(n.clone());
+                } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                    f.sender_reports
+                        .push_back((sr.ssrc, sr.ntp_time, sr.rtp_time));
                 } else if let Some(b) = any.downcast_ref::<Goodbye>() {
                     f.byes = f.byes.saturating_add(1);
                     for src in &b.sources {
@@ -308,6 +327,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
             }
             while f.nack_list.len() > 64 {
                 f.nack_list.pop_front();
+            }
+            while f.sender_reports.len() > 16 {
+                f.sender_reports.pop_front();
             }
         }
         self.read.push_back(msg);
@@ -430,13 +452,13 @@ fn build_connection(
         let r = Registry::new()
             .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
             .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
-            .with(Slot::SenderReport, SenderReportBuilder::new().build())
             .with(Slot::Custom(14_000), tap);
         configure_twcc(r, &mut me).map_err(Error::stack)?
     } else {
-        Registry::new()
-            .with(Slot::SenderReport, SenderReportBuilder::new().build())
-            .with(Slot::Custom(14_000), tap)
+        // Sender reports are ours (module sync), not the stack's: its
+        // builder maps RTP time to the time of sending, which differs per
+        // track by each path's delay.
+        Registry::new().with(Slot::Custom(14_000), tap)
     };
 
     let mut setting = SettingEngineBuilder::new();
@@ -662,6 +684,10 @@ pub struct Peer {
     /// The latest `now` this peer was given (what a local close stamps its
     /// RTCP BYE with).
     clock: Instant,
+    /// Our sending tracks' media clock, for sender reports (module sync).
+    sender_clock: SenderClock,
+    wall: WallClock,
+    next_report: Instant,
     /// An RTP packet decrypted since the last liveness check.
     rtp_seen: bool,
     /// Second copies of retransmissions, due at their instant.
@@ -821,6 +847,9 @@ impl Peer {
             connected: false,
             closed: false,
             clock: now,
+            sender_clock: SenderClock::default(),
+            wall: WallClock::new(now),
+            next_report: now.checked_add(sync::INTERVAL).unwrap_or(now),
             left_sources: Vec::new(),
             rtp_seen: false,
             resend_later: VecDeque::new(),
@@ -1324,6 +1353,10 @@ impl Peer {
         let again = self.guard.handle_timeout(now);
         self.out.extend(again);
         self.resend_due(now);
+        if now >= self.next_report {
+            self.next_report = now.checked_add(sync::INTERVAL).unwrap_or(now);
+            self.send_reports(now);
+        }
         let res = self.pc.handle_timeout(now);
         self.pump();
         self.drain_stack(now);
@@ -1342,6 +1375,7 @@ impl Peer {
             Some(self.next_stats),
             self.guard.poll_timeout(),
             self.resend_later.front().map(|(t, _)| *t),
+            (self.connected && !self.senders.is_empty()).then_some(self.next_report),
         ]
         .into_iter()
         .flatten()
@@ -1424,9 +1458,43 @@ impl Peer {
             .pc
             .rtp_sender(id)
             .ok_or(Error::Usage("sender vanished"))?;
+        let (ts, len) = (packet.header.timestamp, packet.payload.len());
         sender.write_rtp(now, packet).map_err(Error::stack)?;
+        self.sender_clock.on_send(now, kind, ts, len);
         self.stats.rtp_sent = self.stats.rtp_sent.saturating_add(1);
         Ok(true)
+    }
+
+    /// One RTCP sender report per sending track, on the shared media
+    /// clock.
+    fn send_reports(&mut self, now: Instant) {
+        if !self.connected {
+            return;
+        }
+        let senders: Vec<(MediaKind, RTCRtpSenderId, u32)> = [MediaKind::Video, MediaKind::Audio]
+            .into_iter()
+            .filter_map(|k| {
+                self.senders
+                    .get(&key(k))
+                    .map(|(id, _, ssrc)| (k, *id, *ssrc))
+            })
+            .collect();
+        for (kind, id, ssrc) in senders {
+            let Some(r) = self.sender_clock.report(now, kind, &self.wall) else {
+                continue;
+            };
+            if let Some(mut sender) = self.pc.rtp_sender(id) {
+                let sr = SenderReport {
+                    ssrc,
+                    ntp_time: r.ntp_time,
+                    rtp_time: r.rtp_time,
+                    packet_count: r.packet_count,
+                    octet_count: r.octet_count,
+                    ..Default::default()
+                };
+                let _ = sender.write_rtcp(now, vec![Box::new(sr)]);
+            }
+        }
     }
 
     /// Asks the publisher for a keyframe (PLI on every incoming video
@@ -1534,6 +1602,13 @@ impl Peer {
             while let Some(r) = f.requests.pop_front() {
                 self.stats.keyframe_requests = self.stats.keyframe_requests.saturating_add(1);
                 self.events.push_back(Event::KeyframeRequested(r));
+            }
+            while let Some((ssrc, ntp_time, rtp_time)) = f.sender_reports.pop_front() {
+                self.events.push_back(Event::SenderReport {
+                    ssrc,
+                    ntp_time,
+                    rtp_time,
+                });
             }
             for src in std::mem::take(&mut f.bye_sources) {
                 said_bye = true;

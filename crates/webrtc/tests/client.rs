@@ -278,3 +278,132 @@ fn bad_answers_are_errors() {
         Err(Error::MalformedAnswer(_))
     ));
 }
+
+/// A/V sync rides on the sender reports (RFC 3550 6.4.1), not on when
+/// packets leave: the server sends each video frame as its media time
+/// comes and each audio packet 100 ms later (an encoder's delay), and the
+/// client, mapping each track's RTP time through that track's reports,
+/// puts the same media time of both at the same wall-clock instant. Every
+/// report of a track gives the same mapping (no second reporter with
+/// another clock).
+#[test]
+fn sender_reports_put_both_tracks_on_one_clock() {
+    const VIDEO_SSRC: u32 = 0x1111_2222;
+    const AUDIO_SSRC: u32 = 0x3333_4444;
+    let server_addr: SocketAddr = SERVER.parse().unwrap();
+    let client_addr: SocketAddr = CLIENT.parse().unwrap();
+    let start = Instant::now();
+    let mut now = start;
+    let (mut client, offer) = Peer::offer(
+        now,
+        Role::Publisher,
+        &config(client_addr, "cliufrag", (0x5555_0001, 0x5555_0002)),
+    )
+    .unwrap();
+    let (mut server, answer) = Peer::accept(
+        now,
+        &offer,
+        Role::Viewer,
+        &config(server_addr, "srvufrag", (VIDEO_SSRC, AUDIO_SSRC)),
+    )
+    .unwrap();
+    client.accept_answer(now, &answer).unwrap();
+    let mut router = Router::new(16, 4);
+    let creds = server.ice_credentials().unwrap();
+    router.insert(&creds.ufrag, &creds.pwd, 1u8);
+
+    // (ssrc, ntp seconds, rtp) of every report the client got.
+    let mut reports: Vec<(u32, f64, u32)> = Vec::new();
+    let mut media_start: Option<Instant> = None;
+    let (mut video_ms, mut audio_ms) = (0u32, 0u32);
+    let end = start + Duration::from_secs(6);
+    while now < end {
+        let mut moved = true;
+        while moved {
+            moved = false;
+            while let Some(t) = client.poll_transmit() {
+                moved = true;
+                if let Some(r) = router.route(client_addr, &t.contents) {
+                    if r.authenticated {
+                        server.mark_alive(now);
+                    }
+                    server
+                        .handle_receive(now, client_addr, &t.contents)
+                        .unwrap_or(());
+                }
+            }
+            while let Some(t) = server.poll_transmit() {
+                moved = true;
+                client
+                    .handle_receive(now, server_addr, &t.contents)
+                    .unwrap_or(());
+            }
+        }
+        while let Some(ev) = client.poll_event() {
+            if let Event::SenderReport {
+                ssrc,
+                ntp_time,
+                rtp_time,
+            } = ev
+            {
+                reports.push((ssrc, ntp_time as f64 / 4_294_967_296.0, rtp_time));
+            }
+        }
+        while server.poll_event().is_some() {}
+        if client.is_connected() && server.is_connected() {
+            let t0 = *media_start.get_or_insert(now);
+            let elapsed = u32::try_from(now.duration_since(t0).as_millis()).unwrap();
+            // Video at its media time, every 40 ms; audio 100 ms late,
+            // every 20 ms. Media time starts at 10 s.
+            while video_ms <= elapsed {
+                let ts = (10_000 + video_ms) * 90;
+                let p = packet((video_ms / 40) as u16, ts, vec![0x65, 0x88]);
+                assert!(server.send_rtc_rtp(now, MediaKind::Video, p).unwrap());
+                video_ms += 40;
+            }
+            while audio_ms + 100 <= elapsed {
+                let ts = (10_000 + audio_ms) * 48;
+                let p = packet((audio_ms / 20) as u16, ts, vec![0xfc, 1]);
+                assert!(server.send_rtc_rtp(now, MediaKind::Audio, p).unwrap());
+                audio_ms += 20;
+            }
+        }
+        now += Duration::from_millis(5);
+        for peer in [&mut client, &mut server] {
+            if peer.poll_timeout().is_some_and(|t| t <= now) {
+                peer.handle_timeout(now).unwrap_or(());
+            }
+        }
+    }
+    // The wall-clock time a report maps media time `ms` of its track to.
+    let map = |r: &(u32, f64, u32), ms: u32| {
+        let rate = if r.0 == VIDEO_SSRC { 90.0 } else { 48.0 };
+        let ts = (10_000 + ms) * if r.0 == VIDEO_SSRC { 90 } else { 48 };
+        r.1 + f64::from(ts.wrapping_sub(r.2) as i32) / (rate * 1000.0)
+    };
+    let video: Vec<_> = reports.iter().filter(|r| r.0 == VIDEO_SSRC).collect();
+    let audio: Vec<_> = reports.iter().filter(|r| r.0 == AUDIO_SSRC).collect();
+    assert!(
+        video.len() >= 4 && audio.len() >= 4,
+        "reports: {} video, {} audio",
+        video.len(),
+        audio.len()
+    );
+    for track in [&video, &audio] {
+        for r in track.iter() {
+            let drift = (map(r, 1_000) - map(track[0], 1_000)).abs();
+            assert!(
+                drift < 0.001,
+                "a report moved its track's clock by {drift} s"
+            );
+        }
+    }
+    for ms in [0, 1_000, 3_000] {
+        let offset = map(video[video.len() - 1], ms) - map(audio[audio.len() - 1], ms);
+        assert!(
+            offset.abs() < 0.001,
+            "media time {ms} ms: video and audio {:.1} ms apart",
+            offset * 1000.0
+        );
+    }
+}
