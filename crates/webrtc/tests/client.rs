@@ -55,15 +55,13 @@ fn packet(seq: u16, ts: u32, payload: Vec<u8>) -> rtc::rtp::Packet {
     }
 }
 
-/// Runs a client and a server for 3 s of virtual time; the side that sends
-/// media (server when `play`, client otherwise) sends 100 video and 50
-/// audio packets once connected.
-fn run(play: bool, loss_percent: u64) -> (Seen, String, String) {
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64; // xorshift: a failure replays
-    let server_addr: SocketAddr = SERVER.parse().unwrap();
-    let client_addr: SocketAddr = CLIENT.parse().unwrap();
-    let start = Instant::now();
-    let mut now = start;
+/// A client and a server peer, the offer applied and the answer back;
+/// `play`: the server sends (WHEP), otherwise the client does (WHIP).
+fn pair(
+    now: Instant,
+    play: bool,
+    server_ssrcs: (u32, u32),
+) -> (Peer, Peer, Router<u8>, String, String) {
     let (client_role, server_role) = if play {
         (Role::Publisher, Role::Viewer)
     } else {
@@ -72,62 +70,96 @@ fn run(play: bool, loss_percent: u64) -> (Seen, String, String) {
     let (mut client, offer) = Peer::offer(
         now,
         client_role,
-        &config(client_addr, "cliufrag", (0x5555_0001, 0x5555_0002)),
+        &config(
+            CLIENT.parse().unwrap(),
+            "cliufrag",
+            (0x5555_0001, 0x5555_0002),
+        ),
     )
     .unwrap();
-    let (mut server, answer) = Peer::accept(
+    let (server, answer) = Peer::accept(
         now,
         &offer,
         server_role,
-        &config(server_addr, "srvufrag", (0x1111_2222, 0x3333_4444)),
+        &config(SERVER.parse().unwrap(), "srvufrag", server_ssrcs),
     )
     .unwrap();
     client.accept_answer(now, &answer).unwrap();
-    assert!(
-        matches!(client.accept_answer(now, &answer), Err(Error::Usage(_))),
-        "an answer applies once"
-    );
     let mut router = Router::new(16, 4);
     let creds = server.ice_credentials().unwrap();
     router.insert(&creds.ufrag, &creds.pwd, 1u8);
+    (client, server, router, offer, answer)
+}
 
-    let mut seen = Seen::default();
-    let mut sent = 0u16;
-    let end = start + Duration::from_secs(3);
-    while now < end {
-        let mut moved = true;
-        while moved {
-            moved = false;
-            while let Some(t) = client.poll_transmit() {
-                assert_eq!(t.destination, server_addr);
-                moved = true;
-                if let Some(r) = router.route(client_addr, &t.contents) {
-                    if r.authenticated {
-                        server.mark_alive(now);
-                    }
-                    server
-                        .handle_receive(now, client_addr, &t.contents)
-                        .unwrap_or(());
+/// Moves datagrams both ways until neither side has more; each server
+/// datagram reaches the client only if `deliver` says so.
+fn exchange(
+    client: &mut Peer,
+    server: &mut Peer,
+    router: &mut Router<u8>,
+    now: Instant,
+    mut deliver: impl FnMut(&[u8]) -> bool,
+) {
+    let server_addr: SocketAddr = SERVER.parse().unwrap();
+    let client_addr: SocketAddr = CLIENT.parse().unwrap();
+    let mut moved = true;
+    while moved {
+        moved = false;
+        while let Some(t) = client.poll_transmit() {
+            assert_eq!(t.destination, server_addr);
+            moved = true;
+            if let Some(r) = router.route(client_addr, &t.contents) {
+                if r.authenticated {
+                    server.mark_alive(now);
                 }
+                server
+                    .handle_receive(now, client_addr, &t.contents)
+                    .unwrap_or(());
             }
-            while let Some(t) = server.poll_transmit() {
-                assert_eq!(t.destination, client_addr);
-                moved = true;
-                // Loss on the server's SRTP once media flows (RFC 7983:
-                // first byte 128..=191 is RTP/RTCP).
-                let is_media = matches!(t.contents.first(), Some(128..=191));
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                if is_media && sent > 0 && sent < 100 && rng % 100 < loss_percent {
-                    seen.dropped += 1;
-                    continue;
-                }
+        }
+        while let Some(t) = server.poll_transmit() {
+            assert_eq!(t.destination, client_addr);
+            moved = true;
+            if deliver(&t.contents) {
                 client
                     .handle_receive(now, server_addr, &t.contents)
                     .unwrap_or(());
             }
         }
+    }
+}
+
+/// Runs a client and a server for 3 s of virtual time; the side that sends
+/// media (server when `play`, client otherwise) sends 100 video and 50
+/// audio packets once connected.
+fn run(play: bool, loss_percent: u64) -> (Seen, String, String) {
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64; // xorshift: a failure replays
+    let start = Instant::now();
+    let mut now = start;
+    let (mut client, mut server, mut router, offer, answer) =
+        pair(now, play, (0x1111_2222, 0x3333_4444));
+    assert!(
+        matches!(client.accept_answer(now, &answer), Err(Error::Usage(_))),
+        "an answer applies once"
+    );
+
+    let mut seen = Seen::default();
+    let mut sent = 0u16;
+    let end = start + Duration::from_secs(3);
+    while now < end {
+        exchange(&mut client, &mut server, &mut router, now, |d| {
+            // Loss on the server's SRTP once media flows (RFC 7983:
+            // first byte 128..=191 is RTP/RTCP).
+            let is_media = matches!(d.first(), Some(128..=191));
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            if is_media && sent > 0 && sent < 100 && rng % 100 < loss_percent {
+                seen.dropped += 1;
+                return false;
+            }
+            true
+        });
         for (is_client, peer) in [(true, &mut client), (false, &mut server)] {
             while let Some(ev) = peer.poll_event() {
                 match ev {
@@ -290,27 +322,9 @@ fn bad_answers_are_errors() {
 fn sender_reports_put_both_tracks_on_one_clock() {
     const VIDEO_SSRC: u32 = 0x1111_2222;
     const AUDIO_SSRC: u32 = 0x3333_4444;
-    let server_addr: SocketAddr = SERVER.parse().unwrap();
-    let client_addr: SocketAddr = CLIENT.parse().unwrap();
     let start = Instant::now();
     let mut now = start;
-    let (mut client, offer) = Peer::offer(
-        now,
-        Role::Publisher,
-        &config(client_addr, "cliufrag", (0x5555_0001, 0x5555_0002)),
-    )
-    .unwrap();
-    let (mut server, answer) = Peer::accept(
-        now,
-        &offer,
-        Role::Viewer,
-        &config(server_addr, "srvufrag", (VIDEO_SSRC, AUDIO_SSRC)),
-    )
-    .unwrap();
-    client.accept_answer(now, &answer).unwrap();
-    let mut router = Router::new(16, 4);
-    let creds = server.ice_credentials().unwrap();
-    router.insert(&creds.ufrag, &creds.pwd, 1u8);
+    let (mut client, mut server, mut router, _, _) = pair(now, true, (VIDEO_SSRC, AUDIO_SSRC));
 
     // (ssrc, ntp seconds, rtp) of every report the client got.
     let mut reports: Vec<(u32, f64, u32)> = Vec::new();
@@ -318,27 +332,7 @@ fn sender_reports_put_both_tracks_on_one_clock() {
     let (mut video_ms, mut audio_ms) = (0u32, 0u32);
     let end = start + Duration::from_secs(6);
     while now < end {
-        let mut moved = true;
-        while moved {
-            moved = false;
-            while let Some(t) = client.poll_transmit() {
-                moved = true;
-                if let Some(r) = router.route(client_addr, &t.contents) {
-                    if r.authenticated {
-                        server.mark_alive(now);
-                    }
-                    server
-                        .handle_receive(now, client_addr, &t.contents)
-                        .unwrap_or(());
-                }
-            }
-            while let Some(t) = server.poll_transmit() {
-                moved = true;
-                client
-                    .handle_receive(now, server_addr, &t.contents)
-                    .unwrap_or(());
-            }
-        }
+        exchange(&mut client, &mut server, &mut router, now, |_| true);
         while let Some(ev) = client.poll_event() {
             if let Event::SenderReport {
                 ssrc,
