@@ -127,34 +127,60 @@ fn random_ssrc() -> Result<u32, CreateError> {
     }
 }
 
-impl Rtc {
-    /// Binds the UDP socket and makes the DTLS certificate.
-    pub(crate) async fn bind(config: &Config) -> Result<Rtc, crate::Error> {
-        let addr = config.listen.rtc;
-        let socket = UdpSocket::bind(addr)
+/// Tries for a free port number for both UDP and ICE-TCP when the configured
+/// port is 0 (the kernel picks the UDP port; the same TCP port may be taken).
+const BIND_PAIR_TRIES: usize = 16;
+
+type Bound = (
+    UdpSocket,
+    SocketAddr,
+    Option<tokio::net::TcpListener>,
+    Option<SocketAddr>,
+);
+
+/// Binds the UDP socket and, with `ice_tcp`, a TCP listener on the same IP
+/// and port number.
+async fn bind_pair(at: SocketAddr, ice_tcp: bool) -> Result<Bound, crate::Error> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let socket = UdpSocket::bind(at)
             .await
             .map_err(|source| crate::Error::Bind {
                 what: "WebRTC",
-                addr,
+                addr: at,
                 source,
             })?;
         let addr = socket.local_addr()?;
-        // ICE-TCP on the same IP and port number, over TCP.
-        let (tcp, tcp_addr) = if config.webrtc.ice_tcp {
-            let at = SocketAddr::new(addr.ip(), addr.port());
-            let l =
-                tokio::net::TcpListener::bind(at)
-                    .await
-                    .map_err(|source| crate::Error::Bind {
-                        what: "WebRTC ICE-TCP",
-                        addr: at,
-                        source,
-                    })?;
-            let a = l.local_addr()?;
-            (Some(l), Some(a))
-        } else {
-            (None, None)
-        };
+        if !ice_tcp {
+            return Ok((socket, addr, None, None));
+        }
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                let a = l.local_addr()?;
+                return Ok((socket, addr, Some(l), Some(a)));
+            }
+            // An ephemeral UDP port whose TCP twin is busy: pick another.
+            Err(e)
+                if at.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && tries < BIND_PAIR_TRIES => {}
+            Err(source) => {
+                return Err(crate::Error::Bind {
+                    what: "WebRTC ICE-TCP",
+                    addr,
+                    source,
+                });
+            }
+        }
+    }
+}
+
+impl Rtc {
+    /// Binds the UDP socket and makes the DTLS certificate.
+    pub(crate) async fn bind(config: &Config) -> Result<Rtc, crate::Error> {
+        let (socket, addr, tcp, tcp_addr) =
+            bind_pair(config.listen.rtc, config.webrtc.ice_tcp).await?;
         let certificate = Certificate::generate()
             .map_err(|e| std::io::Error::other(format!("DTLS certificate: {e}")))?;
         let host_config = HostConfig {
