@@ -141,9 +141,9 @@ type Bound = (
 /// Binds the UDP socket and, with `ice_tcp`, a TCP listener on the same IP
 /// and port number.
 async fn bind_pair(at: SocketAddr, ice_tcp: bool) -> Result<Bound, crate::Error> {
-    let mut tries = 0;
+    let mut tries = 0usize;
     loop {
-        tries += 1;
+        tries = tries.saturating_add(1);
         let socket = UdpSocket::bind(at)
             .await
             .map_err(|source| crate::Error::Bind {
