@@ -13,17 +13,29 @@
 //! cargo run --release -p rts-server --example rts-probe -- \
 //!     --publish rtmp://127.0.0.1:1935/live/probe \
 //!     --play http://127.0.0.1:8080/live/probe.flv   # or .../live/probe/whep
-//!     [--duration 10] [--fps 30] [--size 640x360]
+//!     [--duration 10] [--fps 30] [--size 640x360] [--gop-seconds 2] \
+//!     [--join-after 0] [--no-audio]
 //! ```
 //!
-//! Video only: openh264, constrained baseline, no B-frames, a keyframe
-//! every 2 s (no AAC encoder in tree, so no audio is published; WHEP audio
-//! packets the server sends are still counted). Without `--publish` the
-//! probe only plays (e.g. `whep-testsrc`), with no latency samples unless
-//! the stream carries the SEI. Progress goes to stderr. Exit codes: 0 ok,
-//! 1 failure (connection, HTTP status, no frame received), 2 bad arguments.
-//! Only `http://` play URLs (no TLS client here).
+//! Video: openh264, constrained baseline, no B-frames, a keyframe every
+//! `--gop-seconds`. Audio: real AAC-LC (48 kHz stereo, made once by
+//! FFmpeg, `examples/data/`), looped, with a tone burst every second. Over
+//! WHEP the probe decodes the Opus it gets, finds the bursts and reports
+//! `audio.latency_ms` (AAC frame sent to Opus packet received) and
+//! `audio.av_offset_ms`: each burst's NTP time through the audio track's
+//! sender reports minus the NTP time of the same media time through the
+//! video track's, which is how far apart a receiver that lip-syncs on
+//! sender reports plays them (0 is perfect). `--join-after S` starts the
+//! viewer S seconds after the first frame was sent, e.g. in the middle of
+//! a 10 s GOP, for a late joiner's `first_frame_ms`.
+//!
+//! Without `--publish` the probe only plays (e.g. `whep-testsrc`), with no
+//! latency samples unless the stream carries the SEI. Progress goes to
+//! stderr. Exit codes: 0 ok, 1 failure (connection, HTTP status, no frame
+//! received), 2 bad arguments. Only `http://` play URLs (no TLS client
+//! here).
 
+use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
@@ -36,6 +48,7 @@ use http_body_util::{BodyExt, Full};
 use openh264::OpenH264API;
 use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, Profile};
 use openh264::formats::YUVBuffer;
+use rts_flv::{AudioPacketType, AudioTagHeader};
 use rts_flv::{AvcDecoderConfigurationRecord, Demuxer, FrameType, TagType, VideoPacketType};
 use rts_flv::{VideoCodec, VideoTagHeader};
 use rts_h264::nal::{Format, split};
@@ -45,14 +58,22 @@ use rts_rtp::h264::{Depacketizer, Event as DepEvent};
 use rts_rtp::receiver::H264Receiver;
 use rts_webrtc::{Certificate, Codec, Config, Event, MediaKind, Peer, Role};
 
+#[path = "support/probe_audio.rs"]
+mod probe_audio;
+use probe_audio::{AacLoop, AudioReceiver, SyncTally};
+
 const USAGE: &str =
     "usage: rts-probe [--publish RTMP_URL] --play URL [--duration S] [--fps N] [--size WxH]
+                 [--gop-seconds S] [--join-after S] [--no-audio]
   --publish  rtmp://host[:port]/app/stream[?auth_key=...]  (omit to only play)
   --play     http://host[:port]/app/stream/whep[?auth_key=...]  (WebRTC, WHEP)
              http://host[:port]/app/stream.flv[?auth_key=...]   (HTTP-FLV)
   --duration seconds of publishing and playing (default 10, at most 3600)
   --fps      frames per second (default 30)
-  --size     WIDTHxHEIGHT, even numbers (default 640x360)";
+  --size     WIDTHxHEIGHT, even numbers (default 640x360)
+  --gop-seconds  seconds between keyframes (default 2, at most 60)
+  --join-after   seconds from the first frame sent to the play request (default 0)
+  --no-audio     publish video only (default: AAC audio beside the video)";
 
 #[derive(Clone)]
 struct Args {
@@ -62,6 +83,9 @@ struct Args {
     fps: u32,
     width: usize,
     height: usize,
+    gop_seconds: f64,
+    join_after: Duration,
+    audio: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -71,6 +95,9 @@ fn parse_args() -> Result<Args, String> {
     let mut duration = 10.0f64;
     let mut fps = 30u32;
     let (mut width, mut height) = (640usize, 360usize);
+    let mut gop_seconds = 2.0f64;
+    let mut join_after = 0.0f64;
+    let mut audio = true;
     let mut p = lexopt::Parser::from_env();
     let val = |p: &mut lexopt::Parser, name: &str| -> Result<String, String> {
         p.value()
@@ -100,6 +127,17 @@ fn parse_args() -> Result<Args, String> {
                 width = w.parse().map_err(|_| "--size: bad width")?;
                 height = h.parse().map_err(|_| "--size: bad height")?;
             }
+            Long("gop-seconds") => {
+                gop_seconds = val(&mut p, "--gop-seconds")?
+                    .parse()
+                    .map_err(|_| "--gop-seconds: a number of seconds".to_owned())?
+            }
+            Long("join-after") => {
+                join_after = val(&mut p, "--join-after")?
+                    .parse()
+                    .map_err(|_| "--join-after: a number of seconds".to_owned())?
+            }
+            Long("no-audio") => audio = false,
             Long("help") | Short('h') => return Err(String::new()),
             _ => return Err(arg.unexpected().to_string()),
         }
@@ -110,6 +148,12 @@ fn parse_args() -> Result<Args, String> {
     }
     if !(1..=120).contains(&fps) {
         return Err("--fps: between 1 and 120".into());
+    }
+    if !(0.1..=60.0).contains(&gop_seconds) {
+        return Err("--gop-seconds: between 0.1 and 60".into());
+    }
+    if !(0.0..=600.0).contains(&join_after) {
+        return Err("--join-after: between 0 and 600 seconds".into());
     }
     if width < 64 || height < 64 || width > 3840 || height > 2160 || width % 2 + height % 2 != 0 {
         return Err("--size: even numbers from 64x64 to 3840x2160".into());
@@ -133,6 +177,9 @@ fn parse_args() -> Result<Args, String> {
         fps,
         width,
         height,
+        gop_seconds,
+        join_after: Duration::from_secs_f64(join_after),
+        audio,
     })
 }
 
@@ -150,6 +197,10 @@ struct Shared {
     done: AtomicBool,
     frames_sent: AtomicU64,
     failed: std::sync::Mutex<Option<String>>,
+    /// Send time (the SEI's stamp) -> FLV timestamp, of every video frame.
+    video_sent: std::sync::Mutex<HashMap<u64, u32>>,
+    /// Send time of every AAC frame, by frame number.
+    audio_sent: std::sync::Mutex<Vec<u64>>,
 }
 
 // ---------------------------------------------------------------- publish
@@ -188,6 +239,93 @@ fn split_rtmp_url(url: &str) -> anyhow::Result<(String, String, String, String)>
         app.into(),
         stream.into(),
     ))
+}
+
+/// The stamped test pattern, encoded.
+struct VideoSource {
+    encoder: Encoder,
+    sent_header: bool,
+}
+
+impl VideoSource {
+    /// Encodes frame `n` and queues it (after the sequence header, the
+    /// first time); false when the session no longer takes media.
+    fn send(
+        &mut self,
+        n: u32,
+        args: &Args,
+        client: &mut ClientSession,
+        shared: &Shared,
+    ) -> anyhow::Result<bool> {
+        let bs = self.encoder.encode(&pattern(n, args.width, args.height))?;
+        let au = Bytes::from(bs.to_vec());
+        let mut nals = Vec::new();
+        for nal in split(&au, Format::AnnexB)? {
+            nals.push(nal?.bytes().clone());
+        }
+        let mut sps = None;
+        let mut pps = None;
+        let mut keyframe = false;
+        for nal in &mut nals {
+            match nal.first().map(|b| b & 0x1f) {
+                Some(7) => {
+                    // Constrained baseline (constraint_set0..2): profile-level-id 42e0xx.
+                    let mut v = nal.to_vec();
+                    if let Some(b) = v.get_mut(2) {
+                        *b |= 0xe0;
+                    }
+                    *nal = Bytes::from(v);
+                    sps = Some(nal.clone());
+                }
+                Some(8) => pps = Some(nal.clone()),
+                Some(5) => keyframe = true,
+                _ => {}
+            }
+        }
+        if !self.sent_header {
+            let (Some(sps), Some(pps)) = (sps, pps) else {
+                return Ok(true); // the first output always has them
+            };
+            let record = AvcDecoderConfigurationRecord::from_parameter_sets(sps, vec![pps])?;
+            let mut body = BytesMut::new();
+            VideoTagHeader::avc(FrameType::Key, VideoPacketType::SequenceStart, 0)
+                .encode(&mut body)?;
+            record.encode(&mut body)?;
+            client.send_media(RtmpKind::Video, 0, body.freeze());
+            self.sent_header = true;
+        }
+        // The send time, stamped as late as possible: after encoding,
+        // right before the frame goes to the socket.
+        let sent_us = wall_us();
+        let sei_nal = sei::build_wallclock(sent_us);
+        let mut body = BytesMut::new();
+        let ft = if keyframe {
+            FrameType::Key
+        } else {
+            FrameType::Inter
+        };
+        VideoTagHeader::avc(ft, VideoPacketType::CodedFrames, 0).encode(&mut body)?;
+        let first_vcl = nals
+            .iter()
+            .position(|n| matches!(n.first().map(|b| b & 0x1f), Some(1..=5)))
+            .unwrap_or(nals.len());
+        for (i, nal) in nals.iter().enumerate() {
+            if i == first_vcl {
+                body.put_u32(sei_nal.len() as u32);
+                body.put_slice(&sei_nal);
+            }
+            body.put_u32(nal.len() as u32);
+            body.put_slice(nal);
+        }
+        let ts = (u64::from(n) * 1000 / u64::from(args.fps)) as u32;
+        if let Ok(mut m) = shared.video_sent.lock() {
+            m.insert(sent_us, ts);
+        }
+        let ok = client.send_media(RtmpKind::Video, ts, body.freeze());
+        shared.frames_sent.fetch_add(1, Ordering::Relaxed);
+        shared.started.store(true, Ordering::Relaxed);
+        Ok(ok)
+    }
 }
 
 fn publish(url: &str, args: &Args, shared: &Shared) -> anyhow::Result<()> {
@@ -245,87 +383,67 @@ fn publish(url: &str, args: &Args, shared: &Shared) -> anyhow::Result<()> {
     }
     eprintln!("rts-probe: publishing {url}");
 
+    let gop_frames = ((args.gop_seconds * f64::from(args.fps)).round() as u32).max(1);
     let cfg = EncoderConfig::new()
         .bitrate(BitRate::from_bps(1_000_000))
         .max_frame_rate(FrameRate::from_hz(args.fps as f32))
         .profile(Profile::Baseline)
         .skip_frames(false)
-        .intra_frame_period(IntraFramePeriod::from_num_frames(args.fps * 2));
-    let mut enc = Encoder::with_api_config(OpenH264API::from_source(), cfg)?;
-    let start = Instant::now();
-    let mut sent_header = false;
-    let total = (args.duration.as_secs_f64() * f64::from(args.fps)).ceil() as u32;
-    for n in 0..total {
-        let due = start + Duration::from_secs(1) * n / args.fps;
-        pump(&mut client, &mut conn, due, false)?;
-        let bs = enc.encode(&pattern(n, args.width, args.height))?;
-        let au = Bytes::from(bs.to_vec());
-        let mut nals = Vec::new();
-        for nal in split(&au, Format::AnnexB)? {
-            nals.push(nal?.bytes().clone());
-        }
-        let mut sps = None;
-        let mut pps = None;
-        let mut keyframe = false;
-        for nal in &mut nals {
-            match nal.first().map(|b| b & 0x1f) {
-                Some(7) => {
-                    // Constrained baseline (constraint_set0..2): profile-level-id 42e0xx.
-                    let mut v = nal.to_vec();
-                    if let Some(b) = v.get_mut(2) {
-                        *b |= 0xe0;
-                    }
-                    *nal = Bytes::from(v);
-                    sps = Some(nal.clone());
-                }
-                Some(8) => pps = Some(nal.clone()),
-                Some(5) => keyframe = true,
-                _ => {}
-            }
-        }
-        if !sent_header {
-            let (Some(sps), Some(pps)) = (sps, pps) else {
-                continue; // the first output always has them
-            };
-            let record = AvcDecoderConfigurationRecord::from_parameter_sets(sps, vec![pps])?;
-            let mut body = BytesMut::new();
-            VideoTagHeader::avc(FrameType::Key, VideoPacketType::SequenceStart, 0)
-                .encode(&mut body)?;
-            record.encode(&mut body)?;
-            client.send_media(RtmpKind::Video, 0, body.freeze());
-            sent_header = true;
-        }
-        // The send time, stamped as late as possible: after encoding,
-        // right before the frame goes to the socket.
-        let sei_nal = sei::build_wallclock(wall_us());
+        .intra_frame_period(IntraFramePeriod::from_num_frames(gop_frames));
+    let mut video = VideoSource {
+        encoder: Encoder::with_api_config(OpenH264API::from_source(), cfg)?,
+        sent_header: false,
+    };
+    let audio = if args.audio {
+        let aac = AacLoop::load()?;
         let mut body = BytesMut::new();
-        let ft = if keyframe {
-            FrameType::Key
-        } else {
-            FrameType::Inter
+        AudioTagHeader::aac(AudioPacketType::SequenceStart).encode(&mut body)?;
+        body.put_slice(&aac.asc);
+        client.send_media(RtmpKind::Audio, 0, body.freeze());
+        Some(aac)
+    } else {
+        None
+    };
+    let start = Instant::now();
+    let total_video = (args.duration.as_secs_f64() * f64::from(args.fps)).ceil() as u32;
+    let total_audio = (args.duration.as_secs_f64() * probe_audio::RATE as f64
+        / probe_audio::FRAME as f64)
+        .ceil() as u64;
+    let (mut n, mut i) = (0u32, 0u64);
+    loop {
+        // The next video frame or AAC frame, whichever is due first.
+        let video_due = (n < total_video).then(|| start + Duration::from_secs(1) * n / args.fps);
+        let audio_due = audio.as_ref().filter(|_| i < total_audio).map(|_| {
+            start + Duration::from_micros(i * probe_audio::FRAME * 1_000_000 / probe_audio::RATE)
+        });
+        let (due, is_audio) = match (video_due, audio_due) {
+            (None, None) => break,
+            (Some(v), Some(a)) if a < v => (a, true),
+            (Some(v), _) => (v, false),
+            (None, Some(a)) => (a, true),
         };
-        VideoTagHeader::avc(ft, VideoPacketType::CodedFrames, 0).encode(&mut body)?;
-        let first_vcl = nals
-            .iter()
-            .position(|n| matches!(n.first().map(|b| b & 0x1f), Some(1..=5)))
-            .unwrap_or(nals.len());
-        for (i, nal) in nals.iter().enumerate() {
-            if i == first_vcl {
-                body.put_u32(sei_nal.len() as u32);
-                body.put_slice(&sei_nal);
+        pump(&mut client, &mut conn, due, false)?;
+        let sent = if let (true, Some(aac)) = (is_audio, &audio) {
+            let mut body = BytesMut::new();
+            AudioTagHeader::aac(AudioPacketType::CodedFrames).encode(&mut body)?;
+            body.put_slice(&aac.frame(i));
+            let ok = client.send_media(RtmpKind::Audio, AacLoop::ts_ms(i), body.freeze());
+            if let Ok(mut s) = shared.audio_sent.lock() {
+                s.push(wall_us());
             }
-            body.put_u32(nal.len() as u32);
-            body.put_slice(nal);
-        }
-        let ts = (u64::from(n) * 1000 / u64::from(args.fps)) as u32;
-        if !client.send_media(RtmpKind::Video, ts, body.freeze()) {
+            i += 1;
+            ok
+        } else {
+            let ok = video.send(n, args, &mut client, shared)?;
+            n += 1;
+            ok
+        };
+        if !sent {
             bail!("the rtmp session stopped accepting media");
         }
         while let Some(b) = client.poll_transmit() {
             conn.write_all(&b).context("rtmp write")?;
         }
-        shared.frames_sent.fetch_add(1, Ordering::Relaxed);
-        shared.started.store(true, Ordering::Relaxed);
     }
     client.close(Some(stream.split('?').next().unwrap_or(&stream)));
     while let Some(b) = client.poll_transmit() {
@@ -348,6 +466,10 @@ struct Tally {
     /// steady state, without the start-up burst (frames sent while the
     /// viewer connected, delivered from the server's cache).
     steady_ms: Vec<f64>,
+    /// Over WHEP: the Opus decoded and its bursts found.
+    audio: Option<AudioReceiver>,
+    /// Over WHEP: both tracks' RTP times and sender reports.
+    sync: SyncTally,
 }
 
 impl Tally {
@@ -637,20 +759,41 @@ fn whep_loop(
                     codec: Codec::H264,
                     packet,
                 } => {
+                    tally.sync.video_ssrc.get_or_insert(packet.header.ssrc);
                     video.handle_packet(Instant::now(), packet);
                 }
                 Event::Rtp {
                     kind: MediaKind::Audio,
                     codec: Codec::Opus,
-                    ..
-                } => tally.audio_packets += 1,
+                    packet,
+                } => {
+                    tally.audio_packets += 1;
+                    tally.sync.audio_ssrc.get_or_insert(packet.header.ssrc);
+                    if let Some(a) = tally.audio.as_mut() {
+                        a.packet(packet.header.timestamp, &packet.payload, wall_us());
+                    }
+                }
+                Event::SenderReport {
+                    ssrc,
+                    ntp_time,
+                    rtp_time,
+                } => tally.sync.report(ssrc, ntp_time, rtp_time),
                 _ => {}
             }
         }
         video.handle_timeout(Instant::now());
         while let Some(e) = video.poll_event() {
             match e {
-                DepEvent::AccessUnit(au) => tally.access_unit(start, &au.nals),
+                DepEvent::AccessUnit(au) => {
+                    let media_ms = wallclock_of(&au.nals).and_then(|sent| {
+                        let shared = until.shared?;
+                        shared.video_sent.lock().ok()?.get(&sent).copied()
+                    });
+                    if let Some(ms) = media_ms {
+                        tally.sync.video_frame(au.timestamp, ms, wall_us());
+                    }
+                    tally.access_unit(start, &au.nals);
+                }
                 DepEvent::KeyframeNeeded => {
                     let _ = peer.request_keyframe(Instant::now());
                 }
@@ -735,12 +878,17 @@ fn run(args: Args) -> anyhow::Result<bool> {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        // A late joiner (e.g. the middle of a long GOP).
+        std::thread::sleep(args.join_after);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let mut tally = Tally::default();
+    if whep && args.audio && args.publish.is_some() {
+        tally.audio = Some(AudioReceiver::new()?);
+    }
     let until = PlayUntil {
         deadline: Instant::now()
             + args.duration
@@ -771,11 +919,32 @@ fn run(args: Args) -> anyhow::Result<bool> {
         let mut lat = v.to_vec();
         lat.sort_by(f64::total_cmp);
         serde_json::json!({
+            "min": round2(lat.first().copied().unwrap_or(0.0)),
             "p50": round2(percentile(&lat, 50.0)),
             "p95": round2(percentile(&lat, 95.0)),
             "p99": round2(percentile(&lat, 99.0)),
             "max": round2(lat.last().copied().unwrap_or(0.0)),
         })
+    };
+    let audio = match (&tally.audio, args.audio) {
+        (Some(rx), true) => {
+            let aac = AacLoop::load()?;
+            let sent = shared
+                .audio_sent
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default();
+            let f = tally.sync.audio(&aac, rx, &sent);
+            serde_json::json!({
+                "packets": rx.packets,
+                "decode_errors": rx.decode_errors,
+                "bursts": f.bursts,
+                "latency_ms": summary(&f.latency),
+                "av_offset_ms": f.av_offset.as_deref().map(&summary),
+                "audio_behind_video_ms": f.audio_behind_video.map(round2),
+            })
+        }
+        _ => serde_json::Value::Null,
     };
     let out = serde_json::json!({
         "play": if whep { "whep" } else { "flv" },
@@ -788,6 +957,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
         "samples": tally.latencies_ms.len(),
         "steady_latency_ms": summary(&tally.steady_ms),
         "steady_samples": tally.steady_ms.len(),
+        "audio": audio,
     });
     println!("{out}");
     if tally.frames == 0 {

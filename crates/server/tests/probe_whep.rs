@@ -4,7 +4,8 @@
 //! (full ICE, DTLS client) from `POST /{app}/{stream}/whep?auth_key=…`.
 //! The SEI surviving the server's conversion branch (passthrough, and
 //! `bframes = "transcode"`: decoded and re-encoded) is what makes the
-//! latency samples. Our own stack on both ends (a measurement tool);
+//! latency samples; the AAC tone bursts found in the Opus that comes back
+//! give the A/V offset after sender-report mapping. Our own stack on both ends (a measurement tool);
 //! Chromium plays the same endpoint in the browser tests. Only generous
 //! bounds are asserted; the figures go to docs/PERFORMANCE.md.
 
@@ -61,6 +62,17 @@ fn probe_whep(s: &common::TestServer, name: &str) -> serde_json::Value {
     assert!(p50 > 0.0 && p50 < 1000.0, "p50 {p50} ms: {v}");
     let first = v["first_frame_ms"].as_f64().unwrap();
     assert!(first < 5000.0, "first frame after {first} ms: {v}");
+    // Audio: the fixture's AAC, one tone burst a second, comes back as
+    // Opus; each burst, mapped through the audio track's sender reports,
+    // lines up with video of the same media time through the video's.
+    let audio = &v["audio"];
+    assert_eq!(audio["decode_errors"], 0, "{v}");
+    let bursts = audio["bursts"].as_u64().unwrap();
+    assert!(bursts >= 3, "4 s of audio carry 4 bursts: {v}");
+    for q in ["min", "max"] {
+        let off = audio["av_offset_ms"][q].as_f64().unwrap();
+        assert!(off.abs() <= 20.0, "A/V offset {q} {off} ms: {v}");
+    }
     v
 }
 
