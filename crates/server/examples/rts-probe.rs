@@ -21,7 +21,9 @@
 //! `--gop-seconds`. Audio: real AAC-LC (48 kHz stereo, made once by
 //! FFmpeg, `examples/data/`), looped, with a tone burst every second. Over
 //! WHEP the probe decodes the Opus it gets, finds the bursts and reports
-//! `audio.latency_ms` (AAC frame sent to Opus packet received) and
+//! `audio.latency_ms` (per Opus packet: its arrival minus the send time
+//! of the AAC frames its samples came from, the bursts tying the two
+//! timelines together) and
 //! `audio.av_offset_ms`: each burst's NTP time through the audio track's
 //! sender reports minus the NTP time of the same media time through the
 //! video track's, which is how far apart a receiver that lip-syncs on
@@ -939,7 +941,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
                 "packets": rx.packets,
                 "decode_errors": rx.decode_errors,
                 "bursts": f.bursts,
-                "latency_ms": summary(&f.latency),
+                "latency_ms": f.latency.as_deref().map(&summary),
                 "av_offset_ms": f.av_offset.as_deref().map(&summary),
                 "audio_behind_video_ms": f.audio_behind_video.map(round2),
             })

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rts_audio::transcode::{AacToOpus, Config as OpusConfig};
+use rts_audio::transcode::{AacToOpus, Config as OpusConfig, FrameDuration};
 use rts_flv::{
     AudioCodec, AudioPacketType, AudioTagHeader, VideoCodec, VideoPacketType, VideoTagHeader,
 };
@@ -206,6 +206,8 @@ pub struct Converter {
     /// Size of the transcoder's output (for the metering tier).
     dims: Option<(u32, u32)>,
     errors: u64,
+    /// The Opus frame of the AAC conversion.
+    opus_frame: FrameDuration,
     /// Audio before this (ms) is not converted (the join backlog).
     audio_from: Option<i64>,
     /// Converted for browsers, or as published.
@@ -257,6 +259,7 @@ impl Converter {
             errors: 0,
             audio_from: None,
             delivery,
+            opus_frame: FrameDuration::Ms10,
             #[cfg(test)]
             panic_next: false,
         })
@@ -303,6 +306,12 @@ impl Converter {
     /// Whether the video is being transcoded.
     pub fn is_transcoding(&self) -> bool {
         self.stripper.is_transcoding()
+    }
+
+    /// Sets the Opus frame of the AAC → Opus conversion (default 10 ms).
+    pub fn with_opus_frame(mut self, frame: FrameDuration) -> Self {
+        self.opus_frame = frame;
+        self
     }
 
     /// The next converted media.
@@ -501,7 +510,10 @@ impl Converter {
             return;
         }
         if self.aac.is_none() {
-            match AacToOpus::new(OpusConfig::default()) {
+            match AacToOpus::new(OpusConfig {
+                frame: self.opus_frame,
+                ..OpusConfig::default()
+            }) {
                 Ok(tx) => self.aac = Some(Box::new(tx)),
                 Err(e) => {
                     self.audio = Some(AudioPath::Unsupported);

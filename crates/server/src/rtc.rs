@@ -29,6 +29,7 @@ use axum::body::Body;
 use axum::http::header;
 use axum::response::Response;
 use bytes::BytesMut;
+use rts_audio::transcode::FrameDuration;
 use rts_auth::urls::Protocol as UrlProtocol;
 use rts_h264::Mode;
 use rts_webrtc::framing::{self, Deframer};
@@ -692,8 +693,14 @@ impl Whep<'_> {
             mode = Mode::Transcode;
         }
         let bitrate = (w.transcode_kbps > 0).then(|| w.transcode_kbps.saturating_mul(1000));
+        let opus_frame = if w.opus_frame_ms == 20 {
+            FrameDuration::Ms20
+        } else {
+            FrameDuration::Ms10
+        };
         let converter = Converter::new(mode, bitrate, fan.delivery)
-            .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))?;
+            .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))?
+            .with_opus_frame(opus_frame);
         branch::spawn(
             key.clone(),
             viewer,

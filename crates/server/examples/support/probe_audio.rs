@@ -93,6 +93,8 @@ pub(crate) struct AudioReceiver {
     pcm: Vec<f32>,
     quiet: u32,
     onsets: Vec<Onset>,
+    /// (RTP time, samples, arrival) of every packet decoded.
+    received: Vec<(u32, u32, u64)>,
     pub(crate) packets: u64,
     pub(crate) decode_errors: u64,
 }
@@ -106,6 +108,7 @@ impl AudioReceiver {
             pcm: vec![0.0; 5_760 * 2],
             quiet: 0,
             onsets: Vec::new(),
+            received: Vec::new(),
             packets: 0,
             decode_errors: 0,
         })
@@ -118,6 +121,7 @@ impl AudioReceiver {
             self.decode_errors += 1;
             return;
         };
+        self.received.push((rtp, n as u32, arrival_us));
         for (j, frame) in self.pcm.chunks_exact(2).take(n).enumerate() {
             let loud = frame[0].abs() >= THRESHOLD;
             if loud && self.quiet >= QUIET {
@@ -164,8 +168,11 @@ pub(crate) struct SyncTally {
 /// The audio figures, all in milliseconds.
 pub(crate) struct AudioFigures {
     pub(crate) bursts: usize,
-    /// Per burst: the send time of its AAC frame to the arrival of its Opus.
-    pub(crate) latency: Vec<f64>,
+    /// Per Opus packet: its arrival minus the send time of the AAC frames
+    /// its samples came from (averaged over its samples, so every phase of
+    /// the AAC and Opus framing counts alike). `None` without a burst to
+    /// tie the RTP time to the fixture's samples.
+    pub(crate) latency: Option<Vec<f64>>,
     /// Per burst: its NTP time (audio sender reports) minus the NTP time
     /// of video at the same media time (video sender reports). `None`
     /// without reports of both tracks.
@@ -215,20 +222,35 @@ impl SyncTally {
                 .map(|&(_, ms, at)| at as f64 / 1e6 - f64::from(ms) / 1000.0)
                 .collect(),
         );
-        let mut latency = Vec::new();
         let mut offsets = Vec::new();
         let mut audio_lag = Vec::new();
+        // RTP time minus decoded sample position, per burst.
+        let mut rtp_base = Vec::new();
         for o in &rx.onsets {
-            let Some(&(p, sent)) = bursts.iter().rev().find(|(_, s)| *s <= o.arrival_us) else {
+            let Some(&(p, _)) = bursts.iter().rev().find(|(_, s)| *s <= o.arrival_us) else {
                 continue;
             };
             let media = p as f64 / RATE as f64;
-            latency.push((o.arrival_us as f64 - sent as f64) / 1000.0);
+            rtp_base.push(o.rtp.wrapping_sub(p as u32));
             audio_lag.push(o.arrival_us as f64 / 1e6 - media);
             if let (Some(r), Some(epoch)) = (audio_report, video_epoch) {
                 offsets.push((r.ntp_secs(o.rtp, RATE as f64) - media - epoch) * 1000.0);
             }
         }
+        // The bursts agree on the base unless the stream broke; take the
+        // most common one.
+        rtp_base.sort_unstable();
+        let base = rtp_base.get(rtp_base.len() / 2).copied();
+        let latency = base.map(|base| {
+            rx.received
+                .iter()
+                .filter_map(|&(rtp, n, arrival)| {
+                    let first = u64::from(rtp.wrapping_sub(base));
+                    mean_send_us(sent_us, first, u64::from(n))
+                        .map(|sent| (arrival as f64 - sent) / 1000.0)
+                })
+                .collect()
+        });
         AudioFigures {
             bursts: rx.onsets.len(),
             latency,
@@ -238,6 +260,23 @@ impl SyncTally {
                 .map(|(a, v)| (a - v) * 1000.0),
         }
     }
+}
+
+/// The mean send time of decoded samples `first..first + n`, from the send
+/// times of the AAC frames they are in; `None` past what was sent.
+fn mean_send_us(sent_us: &[u64], first: u64, n: u64) -> Option<f64> {
+    if n == 0 {
+        return None;
+    }
+    let (mut sum, mut s) = (0.0, first);
+    let end = first + n;
+    while s < end {
+        let frame = s / FRAME;
+        let next = ((frame + 1) * FRAME).min(end);
+        sum += *sent_us.get(frame as usize)? as f64 * (next - s) as f64;
+        s = next;
+    }
+    Some(sum / n as f64)
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
