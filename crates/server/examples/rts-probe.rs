@@ -674,6 +674,10 @@ async fn play_whep(url: &str, until: PlayUntil<'_>, tally: &mut Tally) -> anyhow
     })?;
     probe.connect(server)?;
     let socket = UdpSocket::bind(SocketAddr::new(probe.local_addr()?.ip(), 0))?;
+    // A late joiner gets the GOP so far in one burst, more than Linux's
+    // default 208 KiB (Chromium took it without loss; capped by
+    // net.core.rmem_max).
+    let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(4 << 20);
     let local = socket.local_addr()?;
     let config = Config {
         local_addr: local,

@@ -139,6 +139,36 @@ type Bound = (
     Option<SocketAddr>,
 );
 
+/// Kernel buffer asked for the UDP socket, each way. Linux's default
+/// (208 KiB) holds less than the GOP a late viewer of a 720p stream gets
+/// at once, or a 1080p publisher's keyframe beside other streams' traffic;
+/// what overflows is lost. Linux caps it at `net.core.rmem_max` /
+/// `wmem_max` (docs/hardening.md).
+const UDP_BUFFER_BYTES: usize = 4 << 20;
+
+/// Asks for [`UDP_BUFFER_BYTES`] each way and says what the kernel gave.
+fn size_udp_buffers(socket: &UdpSocket) {
+    let s = socket2::SockRef::from(socket);
+    // Errors are the kernel's cap, read back below.
+    let _ = s.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = s.set_send_buffer_size(UDP_BUFFER_BYTES);
+    // Linux reports twice what was granted (its bookkeeping share).
+    let granted = |n: std::io::Result<usize>| n.map_or(0, |n| n / 2);
+    let (rx, tx) = (granted(s.recv_buffer_size()), granted(s.send_buffer_size()));
+    if rx < UDP_BUFFER_BYTES || tx < UDP_BUFFER_BYTES {
+        tracing::warn!(
+            "WebRTC UDP buffers are {} KiB in, {} KiB out (asked {} KiB): bursts beyond them are lost; raise the kernel's cap, e.g. sysctl -w net.core.rmem_max={} net.core.wmem_max={}",
+            rx >> 10,
+            tx >> 10,
+            UDP_BUFFER_BYTES >> 10,
+            UDP_BUFFER_BYTES,
+            UDP_BUFFER_BYTES
+        );
+    } else {
+        tracing::debug!("WebRTC UDP buffers: {} KiB each way", rx >> 10);
+    }
+}
+
 /// Binds the UDP socket and, with `ice_tcp`, a TCP listener on the same IP
 /// and port number.
 async fn bind_pair(at: SocketAddr, ice_tcp: bool) -> Result<Bound, crate::Error> {
@@ -153,6 +183,7 @@ async fn bind_pair(at: SocketAddr, ice_tcp: bool) -> Result<Bound, crate::Error>
                 source,
             })?;
         let addr = socket.local_addr()?;
+        size_udp_buffers(&socket);
         if !ice_tcp {
             return Ok((socket, addr, None, None));
         }

@@ -16,23 +16,25 @@ use std::time::Duration;
 
 use common::{PLAY_KEY, now, server, sign};
 
-/// Runs the probe RTMP -> WHEP on `s` for stream `name`; checks the
-/// report and returns it.
-fn probe_whep(s: &common::TestServer, name: &str) -> serde_json::Value {
+/// Runs the probe RTMP -> WHEP on `s` for stream `name` (4 s, 320x180,
+/// then `extra` arguments); checks the report and returns it.
+fn probe_whep(s: &common::TestServer, name: &str, extra: &[&str]) -> serde_json::Value {
     let publish = s.signed_rtmp(name);
     let key = sign(&format!("/live/{name}"), now(), PLAY_KEY);
     let play = format!("http://{}/live/{name}/whep?auth_key={key}", s.http);
     let out = rts_testkit::run(
-        Command::new(rts_testkit::example_bin("rts-probe")).args([
-            "--publish",
-            &publish,
-            "--play",
-            &play,
-            "--duration",
-            "4",
-            "--size",
-            "320x180",
-        ]),
+        Command::new(rts_testkit::example_bin("rts-probe"))
+            .args([
+                "--publish",
+                &publish,
+                "--play",
+                &play,
+                "--duration",
+                "4",
+                "--size",
+                "320x180",
+            ])
+            .args(extra),
         "rts-probe",
         Duration::from_secs(90),
     )
@@ -79,7 +81,7 @@ fn probe_whep(s: &common::TestServer, name: &str) -> serde_json::Value {
 #[test]
 fn probe_rtmp_to_whep() {
     let s = server(|_| {});
-    probe_whep(&s, "pw");
+    probe_whep(&s, "pw", &[]);
 
     // A WHEP offer with a wrong key: 403 and the reason, exit code 1.
     let bad = sign("/live/pw", now(), "not-the-key");
@@ -122,9 +124,40 @@ fn probe_rtmp_to_whep_through_the_transcoder() {
         }
         false
     });
-    probe_whep(&s, "pt");
+    probe_whep(&s, "pt", &[]);
     assert!(
         watch.join().unwrap(),
         "the video transcoder ran (rts_conversion_seconds_total)"
+    );
+}
+
+#[test]
+fn probe_late_joiner_to_a_10_s_gop() {
+    // Joins 3 s into a 10 s GOP (no B-frames: passthrough): the viewer
+    // starts at the cached keyframe and gets the GOP so far at once, then
+    // live frames; the burst must not be lost on the way.
+    let s = server(|_| {});
+    let v = probe_whep(
+        &s,
+        "late",
+        &[
+            "--size",
+            "640x360",
+            "--duration",
+            "8",
+            "--gop-seconds",
+            "10",
+            "--join-after",
+            "3",
+        ],
+    );
+    assert_eq!(
+        v["frames_received"], v["frames_sent"],
+        "every frame, the GOP so far included: {v}"
+    );
+    let oldest = v["latency_ms"]["max"].as_f64().unwrap();
+    assert!(
+        oldest > 2000.0,
+        "the first frame is the cached keyframe, sent about 3 s before: {v}"
     );
 }
