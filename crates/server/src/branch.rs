@@ -208,6 +208,10 @@ pub struct Converter {
     errors: u64,
     /// The Opus frame of the AAC conversion.
     opus_frame: FrameDuration,
+    /// Newest video presentation time pushed (ms), where output resumes.
+    newest_video: Option<i64>,
+    /// No viewer: decoding only (see [`Converter::pause`]).
+    paused: bool,
     /// Audio before this (ms) is not converted (the join backlog).
     audio_from: Option<i64>,
     /// Converted for browsers, or as published.
@@ -260,6 +264,8 @@ impl Converter {
             audio_from: None,
             delivery,
             opus_frame: FrameDuration::Ms10,
+            newest_video: None,
+            paused: false,
             #[cfg(test)]
             panic_next: false,
         })
@@ -312,6 +318,34 @@ impl Converter {
     pub fn with_opus_frame(mut self, frame: FrameDuration) -> Self {
         self.opus_frame = frame;
         self
+    }
+
+    /// No viewer for now: video is still decoded, so that the pictures the
+    /// next one needs as references are at hand, but nothing is encoded,
+    /// audio is dropped and nothing comes out of [`Converter::pop`].
+    pub fn pause(&mut self) {
+        self.paused = true;
+        self.stripper.skip_before(i64::MAX);
+        self.audio_from = Some(i64::MAX);
+        self.out.clear();
+    }
+
+    /// Output again after [`Converter::pause`]: the next picture, encoded
+    /// as an IDR, and the audio from now on.
+    pub fn resume(&mut self) {
+        if !self.paused {
+            return;
+        }
+        self.paused = false;
+        self.stripper
+            .skip_before(self.newest_video.map_or(i64::MIN, |t| t.saturating_add(1)));
+        self.stripper.request_keyframe();
+        self.audio_from = None;
+    }
+
+    /// Whether [`Converter::pause`] holds.
+    pub fn is_paused(&self) -> bool {
+        self.paused
     }
 
     /// The next converted media.
@@ -398,9 +432,11 @@ impl Converter {
                 if body.is_empty() {
                     Ok(())
                 } else {
+                    let pts = t.saturating_add(i64::from(h.composition_time));
+                    self.newest_video = Some(self.newest_video.map_or(pts, |n| n.max(pts)));
                     self.stripper.push(AccessUnit {
                         dts: t,
-                        pts: t.saturating_add(i64::from(h.composition_time)),
+                        pts,
                         data: body,
                     })
                 }
@@ -564,6 +600,8 @@ pub(crate) struct Control {
     stop: AtomicBool,
     keyframe: AtomicBool,
     transcoding: AtomicBool,
+    /// No viewer: decode only ([`Converter::pause`]).
+    idle: AtomicBool,
 }
 
 impl Control {
@@ -576,6 +614,11 @@ impl Control {
     pub(crate) fn transcoding(&self) -> bool {
         self.transcoding.load(Ordering::Relaxed)
     }
+
+    /// Pauses (true) or resumes (false) the branch's output.
+    fn set_idle(&self, idle: bool) {
+        self.idle.store(idle, Ordering::Relaxed);
+    }
 }
 
 /// A running branch; dropping it stops the thread.
@@ -583,6 +626,28 @@ impl Control {
 pub(crate) struct Branch {
     pub(crate) control: Arc<Control>,
     pub(crate) rx: tokio::sync::mpsc::Receiver<BranchOut>,
+    /// When its last viewer left, while it lingers decoding.
+    idle_since: Option<Instant>,
+}
+
+impl Branch {
+    /// The last viewer left: keep decoding, output nothing.
+    pub(crate) fn pause(&mut self, now: Instant) {
+        self.idle_since.get_or_insert(now);
+        self.control.set_idle(true);
+    }
+
+    /// A viewer again: output from the next picture, an IDR. True when it
+    /// was paused.
+    pub(crate) fn resume(&mut self) -> bool {
+        self.control.set_idle(false);
+        self.idle_since.take().is_some()
+    }
+
+    /// Since when it has had no viewer, if it lingers.
+    pub(crate) fn idle_since(&self) -> Option<Instant> {
+        self.idle_since
+    }
 }
 
 impl Drop for Branch {
@@ -627,7 +692,11 @@ pub(crate) fn spawn(
                 }
             }
         })?;
-    Ok(Branch { control, rx })
+    Ok(Branch {
+        control,
+        rx,
+        idle_since: None,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -649,6 +718,11 @@ fn run(
     loop {
         if ctl.stop.load(Ordering::Relaxed) {
             return "no viewer left".into();
+        }
+        match (ctl.idle.load(Ordering::Relaxed), conv.is_paused()) {
+            (true, false) => conv.pause(),
+            (false, true) => conv.resume(),
+            _ => {}
         }
         if ctl.keyframe.swap(false, Ordering::Relaxed) {
             conv.request_keyframe();
@@ -679,7 +753,10 @@ fn run(
             .store(conv.is_transcoding(), Ordering::Relaxed);
         let now = Instant::now();
         let dt = now.saturating_duration_since(last_meter);
-        if dt >= METER_EVERY && conv.converts() {
+        if conv.is_paused() {
+            // Decoding for a viewer to come is not a viewer's conversion.
+            last_meter = now;
+        } else if dt >= METER_EVERY && conv.converts() {
             last_meter = now;
             meter(hub, key, &conv, dt.as_secs_f64());
         }
@@ -761,6 +838,96 @@ mod tests {
         // The thread is gone: nothing more comes, the channel is closed.
         let rest = tokio::time::timeout(Duration::from_secs(10), branch.rx.recv()).await;
         assert!(matches!(rest, Ok(None)));
+    }
+
+    /// The fixture's tags as the hub hands them to a branch.
+    fn frames(fixture: &str) -> Option<Vec<Frame>> {
+        use crate::hub::FrameKind;
+        let path = rts_testkit::fixture(fixture)?;
+        let mut buf = bytes::BytesMut::from(&std::fs::read(path).unwrap()[..]);
+        let mut demux = rts_flv::Demuxer::new();
+        let mut out = Vec::new();
+        while let Some(tag) = demux.decode(&mut buf).unwrap() {
+            let (kind, config, keyframe) = match tag.tag_type {
+                rts_flv::TagType::Video => {
+                    let (h, _) = VideoTagHeader::parse(&tag.data).unwrap();
+                    (FrameKind::Video, h.is_sequence_header(), h.is_keyframe())
+                }
+                rts_flv::TagType::Audio => {
+                    let (h, _) = AudioTagHeader::parse(&tag.data).unwrap();
+                    (FrameKind::Audio, h.is_sequence_header(), false)
+                }
+                _ => continue,
+            };
+            out.push(Frame {
+                kind,
+                timestamp: tag.timestamp,
+                payload: tag.data,
+                keyframe,
+                config,
+            });
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn a_paused_converter_decodes_only_and_resumes_with_an_idr() {
+        let Some(frames) = frames("media/main_bframes_nonref_aaclc48k.flv") else {
+            return;
+        };
+        let mut conv = Converter::new(Mode::Transcode, None, Delivery::Converted).unwrap();
+        let video = |conv: &mut Converter| {
+            let mut v = Vec::new();
+            let mut audio = 0;
+            while let Some(m) = conv.pop() {
+                match m {
+                    Media::Video { keyframe, .. } => v.push(keyframe),
+                    Media::Audio(_) => audio += 1,
+                }
+            }
+            (v, audio)
+        };
+        let (third, rest) = frames.split_at(frames.len() / 3);
+        third.iter().for_each(|f| conv.push(f));
+        let (before, audio) = video(&mut conv);
+        assert!(
+            before.len() > 10 && audio > 10,
+            "{} video, {audio} audio",
+            before.len()
+        );
+
+        conv.pause();
+        let (second, last) = rest.split_at(rest.len() / 2);
+        let mut out = 0;
+        for f in second {
+            conv.push(f);
+            out += conv.pop().is_some() as usize;
+        }
+        assert_eq!(out, 0, "nothing comes out while paused");
+
+        conv.resume();
+        let mut first = None;
+        for (i, f) in last.iter().enumerate() {
+            conv.push(f);
+            let (v, _) = video(&mut conv);
+            if let Some(&k) = v.first() {
+                first = Some((i, k));
+                break;
+            }
+        }
+        let (after, keyframe) = first.expect("video again after resume");
+        assert!(keyframe, "the first picture after resume is an IDR");
+        assert!(after < 10, "within a few frames of resume: {after} frames");
+        let (_, audio) = video(&mut conv);
+        let more: usize = last
+            .iter()
+            .skip(after + 1)
+            .map(|f| {
+                conv.push(f);
+                video(&mut conv).1
+            })
+            .sum();
+        assert!(audio + more > 10, "audio again after resume");
     }
 
     #[test]

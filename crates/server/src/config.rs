@@ -125,6 +125,12 @@ pub struct WebRtc {
     /// halves the audio framing delay (docs/decisions/opus-frame-10ms.md)
     /// for about 16 kbit/s more packet overhead per viewer.
     pub opus_frame_ms: u32,
+    /// Seconds a transcoding branch keeps decoding after its last WebRTC
+    /// viewer left (0: it stops at once), so that the next viewer starts
+    /// from an IDR of the live edge instead of waiting for the cached GOP
+    /// to be decoded (docs/decisions/transcode-linger.md). Costs the
+    /// decode: no encoding, nothing sent, not metered.
+    pub transcode_linger_s: u64,
     /// Most WebRTC sessions at once.
     pub max_sessions: usize,
     /// ICE-TCP (RFC 6544): also listen on TCP at `listen.rtc`'s IP and port
@@ -161,6 +167,7 @@ impl Default for WebRtc {
             bframes: BFrames::Auto,
             transcode_kbps: 0,
             opus_frame_ms: 10,
+            transcode_linger_s: 120,
             max_sessions: 2000,
             ice_tcp: true,
             ice_udp: true,
@@ -457,6 +464,12 @@ impl Config {
             return Err(invalid(
                 "webrtc.ice_udp",
                 "with ice_tcp off too, WebRTC clients would get no candidate; turn one on",
+            ));
+        }
+        if self.webrtc.transcode_linger_s > 3600 {
+            return Err(invalid(
+                "webrtc.transcode_linger_s",
+                format!("is {}; at most 3600", self.webrtc.transcode_linger_s),
             ));
         }
         if !matches!(self.webrtc.opus_frame_ms, 10 | 20) {
@@ -852,6 +865,7 @@ candidates = []
 bframes = "auto"             # auto | transcode | drop (B-frame removal for WebRTC)
 transcode_kbps = 0           # 0: from the input's bitrate
 opus_frame_ms = 10           # 10 | 20: Opus frame of the AAC -> Opus conversion
+transcode_linger_s = 120     # a transcoder keeps decoding this long after its last viewer
 max_sessions = 2000
 ice_tcp = true               # also TCP (ICE-TCP passive) on listen.rtc's port number
 ice_udp = true               # announce the UDP candidates

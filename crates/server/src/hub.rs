@@ -196,8 +196,13 @@ pub struct StreamInfo {
 pub struct Conversion {
     /// Whether the branch runs now (at least one WebRTC viewer).
     pub running: bool,
+    /// Whether a transcoding branch without viewers keeps decoding
+    /// (`[webrtc] transcode_linger_s`), so the next viewer starts at once.
+    pub warm: bool,
     /// Times a branch started for this stream.
     pub starts: u64,
+    /// Times a warm branch took a viewer again (counted in `starts` too).
+    pub resumes: u64,
     /// Video: `passthrough` (no B-frames), `transcode` (B-frames removed by
     /// decoding and re-encoding) or `unsupported` (not H.264).
     pub video: Option<VideoPath>,

@@ -117,6 +117,11 @@ impl Metrics {
             o,
             "# HELP rts_conversion_branches WebRTC conversion branches running now.\n# TYPE rts_conversion_branches gauge\nrts_conversion_branches {running}"
         );
+        let warm = streams.iter().filter(|s| s.conversion.warm).count();
+        let _ = writeln!(
+            o,
+            "# HELP rts_conversion_branches_warm Transcoding branches without viewers, still decoding (webrtc.transcode_linger_s).\n# TYPE rts_conversion_branches_warm gauge\nrts_conversion_branches_warm {warm}"
+        );
         let _ = writeln!(
             o,
             "# HELP rts_conversion_seconds_total Seconds of WebRTC conversion by stream, kind and source resolution tier.\n# TYPE rts_conversion_seconds_total counter"

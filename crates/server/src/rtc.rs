@@ -7,7 +7,9 @@
 //! thread, outside the lock the media loop uses ([`Peer::accept`] is the
 //! slow part); then the peer goes into the host. The first WebRTC viewer
 //! of a stream starts its branch, whose packets the loop hands to the host
-//! for its viewers; the host's `StreamIdle` stops the branch.
+//! for its viewers; the host's `StreamIdle` stops the branch, or, while it
+//! transcodes, pauses it for `[webrtc] transcode_linger_s` (decoding only,
+//! so the next viewer gets an IDR of the live edge at once).
 //!
 //! Policy lives in the host: a new viewer or a PLI gets a keyframe made by
 //! the transcoder (at most one per [`KEYFRAME_INTERVAL`]) or the packets of
@@ -101,6 +103,8 @@ pub(crate) struct Rtc {
     running: AtomicBool,
     /// Times the supervised loop started again after a panic.
     loop_restarts: AtomicU64,
+    /// How long a transcoding branch without viewers keeps decoding.
+    linger: Duration,
 }
 
 impl std::fmt::Debug for Rtc {
@@ -248,6 +252,7 @@ impl Rtc {
             tcp_conns: Mutex::new(HashMap::new()),
             running: AtomicBool::new(true),
             loop_restarts: AtomicU64::new(0),
+            linger: Duration::from_secs(config.webrtc.transcode_linger_s),
         })
     }
 
@@ -550,13 +555,32 @@ impl Rtc {
                     }
                 }
                 HostEvent::StreamIdle { stream } => {
-                    // The last viewer of this branch left: it stops (dropped).
-                    branches.remove(&stream);
+                    // The last viewer of this branch left: it stops (dropped),
+                    // or a transcoding one lingers, decoding only.
+                    match branches.get_mut(&stream) {
+                        Some(b) if !self.linger.is_zero() && b.control.transcoding() => {
+                            b.pause(now);
+                        }
+                        _ => {
+                            branches.remove(&stream);
+                        }
+                    }
                     touched.push(stream.stream);
                 }
                 _ => {}
             }
         }
+        let linger = self.linger;
+        branches.retain(|key, b| {
+            let keep = b
+                .idle_since()
+                .is_none_or(|t| now.saturating_duration_since(t) < linger);
+            if !keep {
+                tracing::info!(stream = %key.stream, "conversion branch: no viewer for {} s", linger.as_secs());
+                touched.push(key.stream.clone());
+            }
+            keep
+        });
         for stream in touched {
             update_counts(hub, host, branches, &stream);
         }
@@ -580,10 +604,13 @@ fn update_counts(
     let viewers = host
         .viewers(&key(Delivery::Converted))
         .saturating_add(host.viewers(&key(Delivery::AsPublished)));
-    let running = branches.contains_key(&key(Delivery::Converted));
+    let branch = branches.get(&key(Delivery::Converted));
+    let running = branch.is_some_and(|b| b.idle_since().is_none());
+    let warm = branch.is_some_and(|b| b.idle_since().is_some());
     hub.update_webrtc(stream, |c, v| {
         *v = viewers as u64;
         c.running = running;
+        c.warm = warm;
     });
 }
 
@@ -884,6 +911,17 @@ impl Backend for Whep<'_> {
             }
             tracing::info!(stream = %stream, "whep refused: {refused}");
             return Err(CreateError::Unavailable(refused.to_string()));
+        }
+        if let Some(b) = branches.get_mut(&key)
+            && b.resume()
+        {
+            tracing::info!(stream = %stream, "conversion branch resumed");
+            if key.delivery == Delivery::Converted {
+                hub.update_webrtc(&stream, |c, _| {
+                    c.starts = c.starts.saturating_add(1);
+                    c.resumes = c.resumes.saturating_add(1);
+                });
+            }
         }
         update_counts(hub, host, branches, &stream);
         tracing::info!(

@@ -204,6 +204,44 @@ fn long_gop_with_b_frames_starts_within_a_second() {
     );
 }
 
+/// A viewer who comes back to a 10 s GOP with B-frames after the last one
+/// left: the branch stayed warm (`transcode_linger_s`, decoding only), so
+/// the new viewer's first picture is an IDR of the live edge made at once,
+/// not the end of a decode of the cached GOP.
+#[test]
+fn a_returning_viewer_of_a_long_gop_gets_the_warm_branch() {
+    let Some(ffmpeg) = rts_testkit::tool("ffmpeg") else {
+        return;
+    };
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let srv = server(|_| {});
+    let _publisher = publish_x264(&ffmpeg, &srv.signed_rtmp("warm"), 300);
+    srv.wait_publishing("warm");
+    wait_for("2 s of stream", || {
+        srv.stream("warm")
+            .is_some_and(|s| s["b_frames"] == true && s["uptime_s"].as_f64().unwrap_or(0.0) >= 2.0)
+    });
+    let first = play_checked(&node, &dir, &srv.signed_whep("warm"), 1000.0);
+    assert_played(&first, "first viewer", 30.0, 1000.0);
+    wait_for("the branch to stay warm", || {
+        srv.stream("warm")
+            .is_some_and(|s| s["conversion"]["warm"] == true && s["conversion"]["running"] == false)
+    });
+    let again = play_checked(&node, &dir, &srv.signed_whep("warm"), 1000.0);
+    assert_played(&again, "returning viewer", 30.0, 1000.0);
+    let c = srv.stream("warm").unwrap()["conversion"].clone();
+    assert_eq!(
+        c["resumes"], 1,
+        "the second viewer took the warm branch: {c}"
+    );
+    assert_eq!(c["starts"], 2, "{c}");
+    eprintln!(
+        "first frame: first viewer {} ms, returning viewer {} ms",
+        first["firstFrameMs"], again["firstFrameMs"]
+    );
+}
+
 /// `whep_many.js`: N viewers in one Chromium page, driven over stdin.
 struct Viewers {
     driver: ChildGuard,
