@@ -5,17 +5,19 @@
 # chromium, and a release build:
 #
 #   cargo build --release -p rts-server --bin rts-server
-#   bash tests/browser/warm-join.sh 1280x720 2000 120   # SIZE KBPS LINGER_S
+#   bash tests/browser/warm-join.sh 1280x720 2000 120 [true]
+#                              # SIZE KBPS LINGER_S [WARM_ON_PUBLISH]
 #
 # Starts the server on the default ports (--no-auth), publishes with
 # ffmpeg, plays twice with whep_play.js and prints both first frames, the
 # server's CPU with no viewer between them, and the branch's log lines.
 set -euo pipefail
-size=${1:?SIZE}; kbps=${2:?KBPS}; linger=${3:?LINGER_S}
+size=${1:?SIZE}; kbps=${2:?KBPS}; linger=${3:?LINGER_S}; on_publish=${4:-false}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
-printf '[webrtc]\ntranscode_linger_s = %s\n' "$linger" > "$work/rts.toml"
+printf '[webrtc]\ntranscode_linger_s = %s\ntranscode_warm_on_publish = %s\n' \
+  "$linger" "$on_publish" > "$work/rts.toml"
 "$root/target/release/rts-server" --no-auth --config "$work/rts.toml" > "$work/server.log" 2>&1 &
 srv=$!
 sleep 1
@@ -34,4 +36,4 @@ c1=$(ticks); sleep 3; c2=$(ticks)
 echo "server CPU with no viewer: $(( c2 - c1 )) ticks in 3 s ($(getconf CLK_TCK) ticks = 1 core-second)"
 node "$root/tests/browser/whep_play.js" "$url" 2 | python3 -c "$show" "viewer 2:"
 kill "$ff"; wait "$ff" 2>/dev/null || true
-grep -E "joined at|resumed" "$work/server.log" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-160
+grep -E "joined at|resumed|warm from" "$work/server.log" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-160

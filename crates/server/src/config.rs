@@ -131,6 +131,11 @@ pub struct WebRtc {
     /// to be decoded (docs/decisions/transcode-linger.md). Costs the
     /// decode: no encoding, nothing sent, not metered.
     pub transcode_linger_s: u64,
+    /// Starts a paused branch (decoding only, as after its last viewer) for
+    /// every published stream with B-frames, so that even a stream's first
+    /// WebRTC viewer starts from an IDR of the live edge. Costs the decode
+    /// of every such stream, watched or not (off by default).
+    pub transcode_warm_on_publish: bool,
     /// Most WebRTC sessions at once.
     pub max_sessions: usize,
     /// ICE-TCP (RFC 6544): also listen on TCP at `listen.rtc`'s IP and port
@@ -168,6 +173,7 @@ impl Default for WebRtc {
             transcode_kbps: 0,
             opus_frame_ms: 10,
             transcode_linger_s: 120,
+            transcode_warm_on_publish: false,
             max_sessions: 2000,
             ice_tcp: true,
             ice_udp: true,
@@ -866,6 +872,7 @@ bframes = "auto"             # auto | transcode | drop (B-frame removal for WebR
 transcode_kbps = 0           # 0: from the input's bitrate
 opus_frame_ms = 10           # 10 | 20: Opus frame of the AAC -> Opus conversion
 transcode_linger_s = 120     # a transcoder keeps decoding this long after its last viewer
+transcode_warm_on_publish = false  # decode every B-frame stream from its publish on
 max_sessions = 2000
 ice_tcp = true               # also TCP (ICE-TCP passive) on listen.rtc's port number
 ice_udp = true               # announce the UDP candidates

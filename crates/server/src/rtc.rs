@@ -103,8 +103,37 @@ pub(crate) struct Rtc {
     running: AtomicBool,
     /// Times the supervised loop started again after a panic.
     loop_restarts: AtomicU64,
+    /// How branches convert (`[webrtc]`).
+    settings: BranchSettings,
+}
+
+/// How branches convert, from `[webrtc]`.
+#[derive(Debug, Clone, Copy)]
+struct BranchSettings {
+    bframes: Mode,
+    /// The transcoder's bitrate in bit/s (None: from the input).
+    bitrate: Option<u32>,
+    opus_frame: FrameDuration,
     /// How long a transcoding branch without viewers keeps decoding.
     linger: Duration,
+    /// Every published stream with B-frames gets a warm branch.
+    warm_on_publish: bool,
+}
+
+impl BranchSettings {
+    fn new(w: &crate::config::WebRtc) -> BranchSettings {
+        BranchSettings {
+            bframes: Mode::from(w.bframes),
+            bitrate: (w.transcode_kbps > 0).then(|| w.transcode_kbps.saturating_mul(1000)),
+            opus_frame: if w.opus_frame_ms == 20 {
+                FrameDuration::Ms20
+            } else {
+                FrameDuration::Ms10
+            },
+            linger: Duration::from_secs(w.transcode_linger_s),
+            warm_on_publish: w.transcode_warm_on_publish,
+        }
+    }
 }
 
 impl std::fmt::Debug for Rtc {
@@ -252,7 +281,7 @@ impl Rtc {
             tcp_conns: Mutex::new(HashMap::new()),
             running: AtomicBool::new(true),
             loop_restarts: AtomicU64::new(0),
-            linger: Duration::from_secs(config.webrtc.transcode_linger_s),
+            settings: BranchSettings::new(&config.webrtc),
         })
     }
 
@@ -374,7 +403,13 @@ impl Rtc {
                 None
             }
         };
+        let mut warm_check = Instant::now();
         loop {
+            let now = Instant::now();
+            if now >= warm_check {
+                self.keep_warm(&hub, now);
+                warm_check = now.checked_add(Duration::from_secs(1)).unwrap_or(now);
+            }
             let next = self.turn(&hub, Instant::now(), &mut out);
             self.send_all(&mut batch, &mut out).await;
             let sleep =
@@ -413,6 +448,72 @@ impl Rtc {
             s.branches.clear();
         }
         self.send_all(&mut batch, &mut out).await;
+    }
+
+    /// A branch for `fan`, started outside the host's lock.
+    fn start_branch(&self, hub: &Hub, fan: &FanKey) -> Result<Branch, CreateError> {
+        let key = &fan.stream;
+        let viewer = hub
+            .play(key, Protocol::Conversion, Instant::now())
+            .map_err(|_| CreateError::NotFound(format!("{}/{}", key.app, key.stream)))?;
+        let s = self.settings;
+        let mut mode = s.bframes;
+        if mode == Mode::Auto
+            && hub
+                .stream(key, Instant::now())
+                .is_some_and(|info| info.b_frames)
+        {
+            // B-frames seen already: transcode from the cached GOP on, instead
+            // of passing it through and decoding it again at the first B.
+            mode = Mode::Transcode;
+        }
+        let converter = Converter::new(mode, s.bitrate, fan.delivery)
+            .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))?
+            .with_opus_frame(s.opus_frame);
+        branch::spawn(
+            key.clone(),
+            viewer,
+            hub.clone(),
+            converter,
+            self.wake.clone(),
+        )
+        .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))
+    }
+
+    /// With `transcode_warm_on_publish`: a paused branch for every published
+    /// stream with B-frames that has none, so that even its first WebRTC
+    /// viewer starts from an IDR of the live edge.
+    fn keep_warm(&self, hub: &Hub, now: Instant) {
+        if !self.settings.warm_on_publish {
+            return;
+        }
+        for info in hub.streams(now) {
+            if !info.publishing || !info.b_frames || info.video_codec.as_deref() != Some("h264") {
+                continue;
+            }
+            let fan = FanKey {
+                stream: StreamKey::new(&info.domain, &info.app, &info.stream),
+                delivery: Delivery::Converted,
+            };
+            if lock(&self.state).branches.contains_key(&fan) {
+                continue;
+            }
+            let mut branch = match self.start_branch(hub, &fan) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(stream = %fan.stream, "no warm branch: {e}");
+                    continue;
+                }
+            };
+            branch.pause(now);
+            let mut guard = lock(&self.state);
+            let State { host, branches } = &mut *guard;
+            if !branches.contains_key(&fan) {
+                tracing::info!(stream = %fan.stream, "conversion branch warm from the publish");
+                branches.insert(fan.clone(), branch);
+                update_counts(hub, host, branches, &fan.stream);
+            }
+        }
     }
 
     /// After the loop panicked: every session and branch is dropped (their
@@ -558,7 +659,11 @@ impl Rtc {
                     // The last viewer of this branch left: it stops (dropped),
                     // or a transcoding one lingers, decoding only.
                     match branches.get_mut(&stream) {
-                        Some(b) if !self.linger.is_zero() && b.control.transcoding() => {
+                        Some(b)
+                            if (self.settings.warm_on_publish
+                                || !self.settings.linger.is_zero())
+                                && b.control.transcoding() =>
+                        {
                             b.pause(now);
                         }
                         _ => {
@@ -570,11 +675,17 @@ impl Rtc {
                 _ => {}
             }
         }
-        let linger = self.linger;
+        let BranchSettings {
+            linger,
+            warm_on_publish,
+            ..
+        } = self.settings;
         branches.retain(|key, b| {
-            let keep = b
-                .idle_since()
-                .is_none_or(|t| now.saturating_duration_since(t) < linger);
+            // Warm from the publish: until the stream ends (the branch then
+            // says so and is removed above).
+            let keep = warm_on_publish
+                || b.idle_since()
+                    .is_none_or(|t| now.saturating_duration_since(t) < linger);
             if !keep {
                 tracing::info!(stream = %key.stream, "conversion branch: no viewer for {} s", linger.as_secs());
                 touched.push(key.stream.clone());
@@ -732,43 +843,6 @@ impl Whep<'_> {
         out
     }
 
-    /// A branch for `fan`, started outside the host's lock.
-    fn start_branch(&self, fan: &FanKey) -> Result<Branch, CreateError> {
-        let key = &fan.stream;
-        let hub = &self.shared.hub;
-        let viewer = hub
-            .play(key, Protocol::Conversion, Instant::now())
-            .map_err(|_| CreateError::NotFound(format!("{}/{}", key.app, key.stream)))?;
-        let w = &self.shared.config.webrtc;
-        let mut mode = Mode::from(w.bframes);
-        if mode == Mode::Auto
-            && hub
-                .stream(key, Instant::now())
-                .is_some_and(|info| info.b_frames)
-        {
-            // B-frames seen already: transcode from the cached GOP on, instead
-            // of passing it through and decoding it again at the first B.
-            mode = Mode::Transcode;
-        }
-        let bitrate = (w.transcode_kbps > 0).then(|| w.transcode_kbps.saturating_mul(1000));
-        let opus_frame = if w.opus_frame_ms == 20 {
-            FrameDuration::Ms20
-        } else {
-            FrameDuration::Ms10
-        };
-        let converter = Converter::new(mode, bitrate, fan.delivery)
-            .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))?
-            .with_opus_frame(opus_frame);
-        branch::spawn(
-            key.clone(),
-            viewer,
-            hub.clone(),
-            converter,
-            self.rtc.wake.clone(),
-        )
-        .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))
-    }
-
     fn target(&self, key: &FanKey) -> Target {
         Target {
             kind: Kind::Whep,
@@ -887,7 +961,7 @@ impl Backend for Whep<'_> {
         let new_branch = if has_branch {
             None
         } else {
-            Some(self.start_branch(&key)?)
+            Some(self.rtc.start_branch(hub, &key)?)
         };
         let mut guard = lock(&self.rtc.state);
         let State { host, branches } = &mut *guard;
