@@ -55,6 +55,18 @@ fn publish_x264(ffmpeg: &Path, url: &str, gop: u32) -> ChildGuard {
     ChildGuard::spawn(&mut cmd, "ffmpeg x264 publish").unwrap()
 }
 
+/// Publishes x264 defaults with a 10 s GOP (`publish_x264`) to `name` and
+/// waits until the server has seen its B-frames and `secs` of it.
+fn publish_long_gop(ffmpeg: &Path, srv: &TestServer, name: &str, secs: f64) -> ChildGuard {
+    let publisher = publish_x264(ffmpeg, &srv.signed_rtmp(name), 300);
+    srv.wait_publishing(name);
+    wait_for(&format!("{secs} s of stream"), || {
+        srv.stream(name)
+            .is_some_and(|s| s["b_frames"] == true && s["uptime_s"].as_f64().unwrap_or(0.0) >= secs)
+    });
+    publisher
+}
+
 impl TestServer {
     fn signed_whep(&self, stream: &str) -> String {
         let k = sign(&format!("/live/{stream}"), now(), PLAY_KEY);
@@ -189,13 +201,8 @@ fn long_gop_with_b_frames_starts_within_a_second() {
     let Some((node, dir)) = browser() else { return };
     let _serial = serial();
     let srv = server(|_| {});
-    let _publisher = publish_x264(&ffmpeg, &srv.signed_rtmp("gop"), 300);
-    srv.wait_publishing("gop");
     // Join well inside the first 10-second GOP.
-    wait_for("3 s of stream", || {
-        srv.stream("gop")
-            .is_some_and(|s| s["b_frames"] == true && s["uptime_s"].as_f64().unwrap_or(0.0) >= 3.0)
-    });
+    let _publisher = publish_long_gop(&ffmpeg, &srv, "gop", 3.0);
     let r = play_checked(&node, &dir, &srv.signed_whep("gop"), 1000.0);
     assert_played(&r, "x264 -g 300", 30.0, 1000.0);
     assert_eq!(
@@ -216,12 +223,7 @@ fn a_returning_viewer_of_a_long_gop_gets_the_warm_branch() {
     let Some((node, dir)) = browser() else { return };
     let _serial = serial();
     let srv = server(|_| {});
-    let _publisher = publish_x264(&ffmpeg, &srv.signed_rtmp("warm"), 300);
-    srv.wait_publishing("warm");
-    wait_for("2 s of stream", || {
-        srv.stream("warm")
-            .is_some_and(|s| s["b_frames"] == true && s["uptime_s"].as_f64().unwrap_or(0.0) >= 2.0)
-    });
+    let _publisher = publish_long_gop(&ffmpeg, &srv, "warm", 2.0);
     // Cold: the branch decodes the cached GOP first (the figure is in
     // docs/decisions/transcode-linger.md); only that it plays is checked.
     let first = play(&node, &dir, &srv.signed_whep("warm"));
@@ -259,12 +261,10 @@ fn the_first_viewer_gets_a_branch_warm_from_the_publish() {
     let Some((node, dir)) = browser() else { return };
     let _serial = serial();
     let srv = server(|c| c.webrtc.transcode_warm_on_publish = true);
-    let _publisher = publish_x264(&ffmpeg, &srv.signed_rtmp("hot"), 300);
-    srv.wait_publishing("hot");
-    wait_for("a warm branch 5 s into the stream", || {
-        srv.stream("hot").is_some_and(|s| {
-            s["conversion"]["warm"] == true && s["uptime_s"].as_f64().unwrap_or(0.0) >= 5.0
-        })
+    let _publisher = publish_long_gop(&ffmpeg, &srv, "hot", 5.0);
+    wait_for("a warm branch", || {
+        srv.stream("hot")
+            .is_some_and(|s| s["conversion"]["warm"] == true)
     });
     let r = play_checked(&node, &dir, &srv.signed_whep("hot"), 1000.0);
     assert_played(&r, "first viewer of a warm stream", 30.0, 1000.0);
