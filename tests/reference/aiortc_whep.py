@@ -147,6 +147,18 @@ async def main():
     done = asyncio.Event()
     pcs = {}
 
+    # A browser page on another origin (the rts web player's /play?url=…)
+    # may play it too.
+    cors = {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, Authorization",
+        "Access-Control-Expose-Headers": "Location, Link",
+    }
+
+    async def options(request):
+        return web.Response(status=204, headers=cors)
+
     async def whep(request):
         offer = RTCSessionDescription(sdp=await request.text(), type="offer")
         pc = RTCPeerConnection()
@@ -170,18 +182,20 @@ async def main():
             status=201,
             content_type="application/sdp",
             text=pc.localDescription.sdp,
-            headers={"Location": f"/whep/{rid}"},
+            headers={"Location": f"/whep/{rid}", **cors},
         )
 
     async def delete(request):
         pc = pcs.pop(request.match_info["id"], None)
         if pc:
             await pc.close()
-        return web.Response(status=200)
+        return web.Response(status=200, headers=cors)
 
     app = web.Application()
     app.router.add_post("/whep", whep)
     app.router.add_delete("/whep/{id}", delete)
+    app.router.add_route("OPTIONS", "/whep", options)
+    app.router.add_route("OPTIONS", "/whep/{id}", options)
     runner = web.AppRunner(app)
     await runner.setup()
     host, port = args.http.rsplit(":", 1)
