@@ -22,40 +22,25 @@ fn probe_whep(s: &common::TestServer, name: &str, extra: &[&str]) -> serde_json:
     let publish = s.signed_rtmp(name);
     let key = sign(&format!("/live/{name}"), now(), PLAY_KEY);
     let play = format!("http://{}/live/{name}/whep?auth_key={key}", s.http);
-    let out = rts_testkit::run(
-        Command::new(rts_testkit::example_bin("rts-probe"))
-            .args([
-                "--publish",
-                &publish,
-                "--play",
-                &play,
-                "--duration",
-                "4",
-                "--size",
-                "320x180",
-            ])
-            .args(extra),
-        "rts-probe",
-        Duration::from_secs(90),
-    )
-    .expect("rts-probe ends");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let v: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("one JSON line ({e}): {stdout}\n{stderr}"));
+    let mut args = vec![
+        "--publish",
+        &publish,
+        "--play",
+        &play,
+        "--duration",
+        "4",
+        "--size",
+        "320x180",
+    ];
+    args.extend_from_slice(extra);
+    let v = common::run_probe(&args);
     eprintln!("whep: {v}");
     assert_eq!(v["play"], "whep");
     let sent = v["frames_sent"].as_u64().unwrap();
     let received = v["frames_received"].as_u64().unwrap();
     let samples = v["samples"].as_u64().unwrap();
-    assert!(sent >= 60, "{v}\n{stderr}");
-    assert!(
-        received * 10 >= sent * 8,
-        "at least 80% of the frames: {v}\n{stderr}"
-    );
+    assert!(sent >= 60, "{v}");
+    assert!(received * 10 >= sent * 8, "at least 80% of the frames: {v}");
     assert!(
         samples * 10 >= received * 9,
         "the wall-clock SEI survives the branch in (nearly) every frame: {v}"

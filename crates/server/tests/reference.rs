@@ -15,26 +15,8 @@ use rts_testkit::{ChildGuard, free_tcp_port};
 
 /// Runs the probe for `secs` from `publish` to `play`; its report.
 fn probe(publish: &str, play: &str, secs: u32) -> serde_json::Value {
-    let out = rts_testkit::run(
-        Command::new(rts_testkit::example_bin("rts-probe")).args([
-            "--publish",
-            publish,
-            "--play",
-            play,
-            "--duration",
-            &secs.to_string(),
-        ]),
-        "rts-probe",
-        Duration::from_secs(120),
-    )
-    .expect("rts-probe ends");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("one JSON line ({e}): {stdout}\n{stderr}"))
+    let secs = secs.to_string();
+    common::run_probe(&["--publish", publish, "--play", play, "--duration", &secs])
 }
 
 fn has_aiortc(python: &std::path::Path) -> bool {

@@ -291,3 +291,21 @@ pub(crate) fn read_flv_tags(addr: SocketAddr, path: &str) -> Vec<rts_flv::Tag> {
     }
     tags
 }
+
+/// Runs `rts-probe` with `args` (at most 120 s), checks that it exits 0,
+/// and returns its one-line JSON report.
+pub(crate) fn run_probe<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> serde_json::Value {
+    let out = rts_testkit::run(
+        std::process::Command::new(rts_testkit::example_bin("rts-probe")).args(args),
+        "rts-probe",
+        Duration::from_secs(120),
+    )
+    .expect("rts-probe ends");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("one JSON line ({e}): {stdout}\n{stderr}"))
+}
