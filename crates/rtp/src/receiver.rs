@@ -44,6 +44,9 @@ impl H264Receiver {
     fn drain(&mut self, now: Instant) {
         while let Some(o) = self.jb.pop(now) {
             match o {
+                // Padding only (a sender probing bandwidth): it keeps the
+                // sequence whole and carries nothing.
+                Output::Packet(p) if p.payload.is_empty() => {}
                 Output::Packet(p) => self
                     .dp
                     .push(p.header.marker, p.header.timestamp, &p.payload),
@@ -214,5 +217,37 @@ mod tests {
         assert_eq!(r.poll_event(), Some(h264::Event::KeyframeNeeded));
         assert!(matches!(r.poll_event(), Some(h264::Event::AccessUnit(a)) if a.timestamp == 6000));
         assert_eq!(r.reorder_stats().lost, 1);
+    }
+
+    #[test]
+    fn h264_padding_only_packets_keep_the_access_unit_whole() {
+        // Chromium probes bandwidth with padding-only packets in the media
+        // sequence; the access unit around them is not damaged.
+        let t0 = Instant::now();
+        let mut pk = h264::Packetizer::new(h264::Config {
+            mtu: 100,
+            ..Default::default()
+        })
+        .unwrap();
+        pk.set_parameter_sets(
+            vec![Bytes::from_static(&[0x67, 1])],
+            vec![Bytes::from_static(&[0x68, 2])],
+        );
+        let mut out = Vec::new();
+        pk.packetize_nals(&[Bytes::from(vec![0x65; 300])], 0, &mut out);
+        let mut r = H264Receiver::new(256, Duration::from_millis(50), 1 << 20);
+        let last = out.len() - 1;
+        for p in &out[..last] {
+            r.handle_packet(t0, wire(p));
+        }
+        let mut pad = wire(&out[last]);
+        pad.payload = Bytes::new();
+        pad.header.marker = false;
+        let mut tail = wire(&out[last]);
+        tail.header.sequence_number = pad.header.sequence_number.wrapping_add(1);
+        r.handle_packet(t0, pad);
+        r.handle_packet(t0, tail);
+        assert!(matches!(r.poll_event(), Some(h264::Event::AccessUnit(a)) if a.keyframe));
+        assert_eq!(r.depacketizer_stats().malformed, 0);
     }
 }

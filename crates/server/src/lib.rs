@@ -72,6 +72,7 @@ pub mod config;
 mod http;
 mod httpd;
 pub mod hub;
+mod ingest;
 mod io;
 pub mod metrics;
 mod rtc;

@@ -381,8 +381,18 @@ fn media_engine(receives: bool) -> Result<MediaEngine, Error> {
         .collect();
     // Two profile-level-ids for one constrained-baseline stream: the stack
     // matches profile_idc and constraint flags exactly (42e0 / 4200), and
-    // browsers offer both.
-    for (pt, rtx, plid) in [(102u8, 103u8, "42e01f"), (104, 105, "42001f")] {
+    // browsers offer both. A receiving side also takes Main and High (OBS
+    // and FFmpeg publish High without B-frames): the hub carries any
+    // profile, and the conversion decides what viewers get.
+    let mut profiles = vec![(102u8, 103u8, "42e01f"), (104, 105, "42001f")];
+    if receives {
+        profiles.extend([
+            (106, 107, "4d001f"),
+            (108, 109, "64001f"),
+            (110, 112, "640c1f"),
+        ]);
+    }
+    for (pt, rtx, plid) in profiles {
         me.register_codec(
             RTCRtpCodecParameters {
                 rtp_codec: RTCRtpCodec {
@@ -739,23 +749,33 @@ impl Peer {
         config: &Config,
     ) -> Result<(Self, String), Error> {
         let summary = sdp::summarize(offer)?;
-        let video = summary.has_usable(MediaKind::Video);
-        let audio = summary.has_usable(MediaKind::Audio);
+        let (video, audio) = match role {
+            Role::Viewer => (
+                summary.has_usable(MediaKind::Video),
+                summary.has_usable(MediaKind::Audio),
+            ),
+            Role::Publisher => (
+                summary.has_receivable(MediaKind::Video),
+                summary.has_receivable(MediaKind::Audio),
+            ),
+        };
         if !video && !audio {
-            return Err(Error::NoUsableCodec(
-                "neither H.264 constrained baseline (packetization-mode=1) nor Opus 48000/2 offered"
-                    .into(),
-            ));
+            return Err(Error::NoUsableCodec(match role {
+                Role::Viewer => "neither H.264 constrained baseline (packetization-mode=1) nor Opus 48000/2 offered".into(),
+                Role::Publisher => "neither H.264 (packetization-mode=1) nor Opus 48000/2 offered (VP8, VP9, AV1 and HEVC are not taken)".into(),
+            }));
         }
         let wanted = match role {
             Role::Viewer => [Direction::RecvOnly, Direction::SendRecv],
             Role::Publisher => [Direction::SendOnly, Direction::SendRecv],
         };
-        if !summary
-            .media
-            .iter()
-            .any(|m| !m.usable.is_empty() && wanted.contains(&m.direction))
-        {
+        if !summary.media.iter().any(|m| {
+            let codecs = match role {
+                Role::Viewer => &m.usable,
+                Role::Publisher => &m.receivable,
+            };
+            !codecs.is_empty() && wanted.contains(&m.direction)
+        }) {
             return Err(Error::Direction(match role {
                 Role::Viewer => "a WHEP offer must receive (recvonly or sendrecv)".into(),
                 Role::Publisher => "a WHIP offer must send (sendonly or sendrecv)".into(),

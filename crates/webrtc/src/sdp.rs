@@ -52,8 +52,11 @@ pub struct Media {
     /// The offerer's direction.
     pub direction: Direction,
     /// Payload types of usable codecs (H.264 constrained baseline with
-    /// packetization-mode=1, Opus 48000/2).
+    /// packetization-mode=1, Opus 48000/2): what we can send.
     pub usable: Vec<u8>,
+    /// Payload types we can receive (a WHIP publisher's): H.264 of any
+    /// profile with packetization-mode=1, Opus 48000/2.
+    pub receivable: Vec<u8>,
     /// Every payload type of this m-line and its codec.
     pub codecs: BTreeMap<u8, Codec>,
     /// Port 0 (rejected or stopped). An m-line with port 0 and
@@ -75,6 +78,13 @@ impl OfferSummary {
         self.media
             .iter()
             .any(|m| m.kind == kind && !m.port_zero && !m.usable.is_empty())
+    }
+
+    /// Whether some m-line of `kind` has a codec we can receive.
+    pub fn has_receivable(&self, kind: MediaKind) -> bool {
+        self.media
+            .iter()
+            .any(|m| m.kind == kind && !m.port_zero && !m.receivable.is_empty())
     }
 }
 
@@ -164,9 +174,10 @@ fn codec_of(name: &str) -> Codec {
     }
 }
 
-/// Whether payload type `pt` of section `c` is one we send or receive:
-/// Opus 48000/2, or H.264 packetization-mode=1 constrained baseline.
-fn usable(c: &Section, pt: u8, name: &str) -> bool {
+/// Whether payload type `pt` of section `c` is one we send (`send`) or
+/// receive: Opus 48000/2, or H.264 packetization-mode=1, constrained
+/// baseline to send, any profile to receive.
+fn usable(c: &Section, pt: u8, name: &str, send: bool) -> bool {
     match (c.kind, codec_of(name)) {
         (MediaKind::Audio, Codec::Opus) => name == "opus/48000/2",
         (MediaKind::Video, Codec::H264) => {
@@ -185,7 +196,7 @@ fn usable(c: &Section, pt: u8, name: &str) -> bool {
                             cb = true;
                         }
                     }
-                    mode1 && cb
+                    mode1 && (cb || !send)
                 })
         }
         _ => false,
@@ -211,7 +222,13 @@ pub fn summarize(offer: &str) -> Result<OfferSummary, Error> {
             usable: c
                 .rtpmap
                 .iter()
-                .filter(|(pt, name)| usable(&c, **pt, name))
+                .filter(|(pt, name)| usable(&c, **pt, name, true))
+                .map(|(pt, _)| *pt)
+                .collect(),
+            receivable: c
+                .rtpmap
+                .iter()
+                .filter(|(pt, name)| usable(&c, **pt, name, false))
                 .map(|(pt, _)| *pt)
                 .collect(),
             codecs: c.rtpmap.iter().map(|(pt, n)| (*pt, codec_of(n))).collect(),
@@ -352,6 +369,9 @@ a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:0
         let s = summarize(CHROME_RECVONLY).unwrap();
         assert_eq!(s.media.len(), 2);
         assert_eq!(s.media[0].usable, vec![102]);
+        // Main profile (127) can be received from a publisher, not sent;
+        // packetization-mode=0 (103) neither.
+        assert_eq!(s.media[0].receivable, vec![102, 127]);
         assert_eq!(s.media[0].direction, Direction::RecvOnly);
         assert_eq!(s.media[1].usable, vec![111]);
         assert!(s.has_usable(MediaKind::Video) && s.has_usable(MediaKind::Audio));
