@@ -161,10 +161,10 @@ impl Ingest {
                 // RFC 4588 4: the original sequence number, then the
                 // original payload. Padding-only RTX (bandwidth probes)
                 // carries neither.
-                let Some(osn) = packet.payload.get(..2) else {
+                let Some(&[hi, lo]) = packet.payload.get(..2) else {
                     return;
                 };
-                packet.header.sequence_number = u16::from_be_bytes([osn[0], osn[1]]);
+                packet.header.sequence_number = u16::from_be_bytes([hi, lo]);
                 packet.payload = packet.payload.slice(2..);
                 self.video.handle_packet(now, packet);
             }

@@ -48,7 +48,8 @@ use tokio::sync::{Notify, watch};
 
 use crate::branch::{self, Branch, BranchOut, Converter, Delivery, Media};
 use crate::config::Config;
-use crate::hub::{Hub, Protocol, StreamKey};
+use crate::hub::{Hub, Protocol, PublishError, Publisher, StreamKey};
+use crate::ingest::Ingest;
 use crate::metrics::ErrorKind;
 use crate::{Shared, access};
 
@@ -83,6 +84,14 @@ pub(crate) struct FanKey {
 struct State {
     host: Host<ResourceId, FanKey>,
     branches: HashMap<FanKey, Branch>,
+    /// WHIP publishers: their media on its way into the hub.
+    ingests: HashMap<ResourceId, Publishing>,
+}
+
+/// One WHIP publisher: its RTP as tags ([`Ingest`]), pushed into the hub.
+struct Publishing {
+    ingest: Ingest,
+    publisher: Publisher,
 }
 
 /// The WebRTC server: the UDP socket, the host and the branches.
@@ -257,6 +266,7 @@ impl Rtc {
             state: Mutex::new(State {
                 host: Host::new(host_config.clone()),
                 branches: HashMap::new(),
+                ingests: HashMap::new(),
             }),
             wake: Arc::new(Notify::new()),
             socket,
@@ -446,6 +456,7 @@ impl Rtc {
             s.host.close_all(Instant::now());
             self.route_transmits(&mut s.host, &mut out);
             s.branches.clear();
+            s.ingests.clear();
         }
         self.send_all(&mut batch, &mut out).await;
     }
@@ -507,7 +518,7 @@ impl Rtc {
             };
             branch.pause(now);
             let mut guard = lock(&self.state);
-            let State { host, branches } = &mut *guard;
+            let State { host, branches, .. } = &mut *guard;
             if !branches.contains_key(&fan) {
                 tracing::info!(stream = %fan.stream, "conversion branch warm from the publish");
                 branches.insert(fan.clone(), branch);
@@ -524,6 +535,9 @@ impl Rtc {
         let streams: Vec<StreamKey> = s.branches.keys().map(|k| k.stream.clone()).collect();
         s.host = Host::new(self.host_config.clone());
         s.branches.clear();
+        // Dropping a publisher leaves its stream (viewers keep the grace
+        // period; the encoder reconnects).
+        s.ingests.clear();
         drop(s);
         for stream in streams {
             hub.update_webrtc(&stream, |c, v| {
@@ -596,7 +610,11 @@ impl Rtc {
     /// One turn of the loop; returns when the next timer is due.
     fn turn(&self, hub: &Hub, now: Instant, out: &mut Vec<(SocketAddr, BytesMut)>) -> Instant {
         let mut guard = lock(&self.state);
-        let State { host, branches } = &mut *guard;
+        let State {
+            host,
+            branches,
+            ingests,
+        } = &mut *guard;
 
         // Media from the branches.
         let mut ended = Vec::new();
@@ -642,13 +660,34 @@ impl Rtc {
                 HostEvent::Connected { id, kind, after } => {
                     tracing::info!(
                         stream = %kind.stream().stream,
-                        "webrtc viewer {id} connected {} ms after its offer",
+                        "webrtc {} {id} connected {} ms after its offer",
+                        role(&kind),
                         after.as_millis()
                     );
                 }
                 HostEvent::Closed { id, kind, reason } => {
-                    tracing::info!(stream = %kind.stream().stream, "webrtc viewer {id} left: {reason}");
+                    tracing::info!(stream = %kind.stream().stream, "webrtc {} {id} left: {reason}", role(&kind));
+                    if let Some(p) = ingests.remove(&id) {
+                        let st = p.ingest.stats();
+                        tracing::info!(
+                            stream = %kind.stream().stream,
+                            "whip publisher {id}: {} video and {} audio frames in, {} access units dropped, {} packets lost",
+                            st.video_frames, st.audio_frames, st.video_dropped, st.lost
+                        );
+                        p.publisher.leave(now);
+                    }
                     touched.push(kind.stream().stream.clone());
+                }
+                HostEvent::Rtp {
+                    id,
+                    media,
+                    codec,
+                    packet,
+                    ..
+                } => {
+                    if let Some(p) = ingests.get_mut(&id) {
+                        p.ingest.handle_rtp(now, media, codec, packet);
+                    }
                 }
                 HostEvent::KeyframeNeeded { stream } => {
                     if let Some(b) = branches.get(&stream) {
@@ -695,10 +734,60 @@ impl Rtc {
         for stream in touched {
             update_counts(hub, host, branches, &stream);
         }
+        let ingest_next = feed_hub(host, ingests, now);
         self.route_transmits(host, out);
         let next = now.checked_add(Duration::from_millis(50)).unwrap_or(now);
-        host.poll_timeout().map_or(next, |t| t.min(next))
+        [host.poll_timeout(), ingest_next]
+            .into_iter()
+            .flatten()
+            .fold(next, Instant::min)
     }
+}
+
+/// "viewer" or "publisher", for logs.
+fn role(kind: &SessionKind<FanKey>) -> &'static str {
+    match kind {
+        SessionKind::Play(_) => "viewer",
+        SessionKind::Publish(_) => "publisher",
+    }
+}
+
+/// WHIP publishers' timers, tags into the hub and keyframe requests;
+/// returns the earliest timer. A publisher whose stream was taken over
+/// (silent past `publisher_silence_ms`, then replaced) is closed.
+fn feed_hub(
+    host: &mut Host<ResourceId, FanKey>,
+    ingests: &mut HashMap<ResourceId, Publishing>,
+    now: Instant,
+) -> Option<Instant> {
+    let mut next: Option<Instant> = None;
+    let mut lost = Vec::new();
+    let mut keyframes = Vec::new();
+    for (id, p) in ingests.iter_mut() {
+        if p.ingest.poll_timeout().is_some_and(|t| t <= now) {
+            p.ingest.handle_timeout(now);
+        }
+        while let Some(tag) = p.ingest.poll_tag() {
+            if !p.publisher.push(now, tag.kind, tag.timestamp, tag.payload) {
+                lost.push(*id);
+                break;
+            }
+        }
+        if host.is_connected(id) && p.ingest.take_keyframe_request(now) {
+            keyframes.push(*id);
+        }
+        if let Some(t) = p.ingest.poll_timeout() {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
+    }
+    for id in keyframes {
+        host.request_keyframe(now, id);
+    }
+    for id in lost {
+        tracing::info!("whip publisher {id}: another publisher took the stream over");
+        host.close(now, id);
+    }
+    next
 }
 
 /// Shows the stream's WebRTC viewers (both deliveries) in the hub.
@@ -843,21 +932,105 @@ impl Whep<'_> {
         out
     }
 
-    fn target(&self, key: &FanKey) -> Target {
+    fn target(kind: &SessionKind<FanKey>) -> Target {
+        let key = kind.stream();
         Target {
-            kind: Kind::Whep,
+            kind: match kind {
+                SessionKind::Play(_) => Kind::Whep,
+                SessionKind::Publish(_) => Kind::Whip,
+            },
             app: key.stream.app.clone(),
             stream: key.stream.stream.clone(),
         }
+    }
+
+    /// The peer settings of a new session.
+    fn peer_config(&self) -> Result<rts_webrtc::Config, CreateError> {
+        let candidates = self.candidates();
+        let w = &self.shared.config.webrtc;
+        // ICE-TCP: the same IPs, the TCP listener's port.
+        let tcp_candidates: Vec<SocketAddr> = match self.rtc.tcp_addr {
+            Some(tcp) => candidates
+                .iter()
+                .map(|c| SocketAddr::new(c.ip(), tcp.port()))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(rts_webrtc::Config {
+            local_addr: candidates.first().copied().unwrap_or(self.rtc.addr),
+            candidates: if w.ice_udp { candidates } else { Vec::new() },
+            tcp_candidates,
+            certificate: self.rtc.certificate.clone(),
+            // Empty: the stack generates random credentials, and new ones
+            // at each ICE restart (it cannot be handed new ones later).
+            ice_ufrag: String::new(),
+            ice_pwd: String::new(),
+            video_ssrc: random_ssrc()?,
+            audio_ssrc: random_ssrc()?,
+            idle_timeout: IDLE_TIMEOUT,
+            stats_interval: Duration::from_secs(1),
+        })
+    }
+
+    /// WHIP: a publisher of `target` into the hub, answering `offer`.
+    fn create_publisher(
+        &mut self,
+        target: &Target,
+        offer: &str,
+        id: ResourceId,
+    ) -> Result<String, CreateError> {
+        let ingest = self
+            .ingest
+            .take()
+            .ok_or_else(|| CreateError::Unavailable("request was not authorized".into()))?;
+        let stream = StreamKey::new(&ingest, &target.app, &target.stream);
+        let config = self.peer_config()?;
+        let now = Instant::now();
+        let (peer, answer) = Peer::accept(now, offer, Role::Publisher, &config)
+            .map_err(|e| CreateError::BadSdp(e.to_string()))?;
+        let hub = &self.shared.hub;
+        let publisher = hub.publish(stream.clone(), now).map_err(|e| {
+            tracing::info!(stream = %stream, "whip refused: {e}");
+            match e {
+                PublishError::AlreadyPublishing => {
+                    hub.metrics().error(ErrorKind::AlreadyPublishing);
+                    CreateError::AlreadyPublishing(format!(
+                        "{}/{} (one publisher per stream; stop the other one, or wait for it to time out)",
+                        target.app, target.stream
+                    ))
+                }
+                e => {
+                    hub.metrics().error(ErrorKind::Unavailable);
+                    CreateError::Unavailable(e.to_string())
+                }
+            }
+        })?;
+        let key = FanKey {
+            stream: stream.clone(),
+            delivery: Delivery::AsPublished,
+        };
+        let mut guard = lock(&self.rtc.state);
+        let State { host, ingests, .. } = &mut *guard;
+        if let Err(refused) = host.insert(now, id, SessionKind::Publish(key), peer, self.remote_ip)
+        {
+            publisher.leave(now);
+            tracing::info!(stream = %stream, "whip refused: {refused}");
+            return Err(CreateError::Unavailable(refused.to_string()));
+        }
+        ingests.insert(
+            id,
+            Publishing {
+                ingest: Ingest::new(now),
+                publisher,
+            },
+        );
+        tracing::info!(stream = %stream, "whip publisher {id} offered");
+        Ok(answer)
     }
 }
 
 impl Backend for Whep<'_> {
     fn authorize(&mut self, request: &http::request::Parts, target: &Target) -> Result<(), Denied> {
-        if target.kind == Kind::Whip {
-            // WHIP ingest is refused in `create` (with 503 and the reason).
-            return Ok(());
-        }
         let query = request.uri.query().unwrap_or("");
         // OBS and WHEP players send the key as a bearer token.
         let bearer = request
@@ -871,6 +1044,30 @@ impl Backend for Whep<'_> {
             queries.push(b);
         }
         let metrics = self.shared.hub.metrics();
+        if target.kind == Kind::Whip {
+            return match access::publish(
+                &self.shared.config,
+                self.host.as_deref(),
+                &target.app,
+                &target.stream,
+                &queries,
+                access::unix_now(),
+            ) {
+                Ok(domain) => {
+                    self.ingest = Some(domain);
+                    Ok(())
+                }
+                Err(access::Refusal { kind, reason: why }) => {
+                    metrics.error(kind);
+                    tracing::info!(
+                        app = target.app,
+                        stream = target.stream,
+                        "whip refused: {why}"
+                    );
+                    Err(Denied::forbidden(why))
+                }
+            };
+        }
         match access::play(
             &self.shared.config,
             self.host.as_deref(),
@@ -910,9 +1107,7 @@ impl Backend for Whep<'_> {
         id: ResourceId,
     ) -> Result<String, CreateError> {
         if target.kind == Kind::Whip {
-            return Err(CreateError::Unavailable(
-                "WHIP ingest is not served by rts-server yet: publish over RTMP".into(),
-            ));
+            return self.create_publisher(target, offer, id);
         }
         let ingest = self
             .ingest
@@ -927,30 +1122,7 @@ impl Backend for Whep<'_> {
                 target.app, target.stream
             )));
         }
-        let candidates = self.candidates();
-        let w = &self.shared.config.webrtc;
-        // ICE-TCP: the same IPs, the TCP listener's port.
-        let tcp_candidates: Vec<SocketAddr> = match self.rtc.tcp_addr {
-            Some(tcp) => candidates
-                .iter()
-                .map(|c| SocketAddr::new(c.ip(), tcp.port()))
-                .collect(),
-            None => Vec::new(),
-        };
-        let config = rts_webrtc::Config {
-            local_addr: candidates.first().copied().unwrap_or(self.rtc.addr),
-            candidates: if w.ice_udp { candidates } else { Vec::new() },
-            tcp_candidates,
-            certificate: self.rtc.certificate.clone(),
-            // Empty: the stack generates random credentials, and new ones
-            // at each ICE restart (it cannot be handed new ones later).
-            ice_ufrag: String::new(),
-            ice_pwd: String::new(),
-            video_ssrc: random_ssrc()?,
-            audio_ssrc: random_ssrc()?,
-            idle_timeout: IDLE_TIMEOUT,
-            stats_interval: Duration::from_secs(1),
-        };
+        let config = self.peer_config()?;
         let (peer, answer) = Peer::accept(Instant::now(), offer, Role::Viewer, &config)
             .map_err(|e| CreateError::BadSdp(e.to_string()))?;
         let key = FanKey {
@@ -964,7 +1136,7 @@ impl Backend for Whep<'_> {
             Some(self.rtc.start_branch(hub, &key)?)
         };
         let mut guard = lock(&self.rtc.state);
-        let State { host, branches } = &mut *guard;
+        let State { host, branches, .. } = &mut *guard;
         if let Some(b) = new_branch
             && !branches.contains_key(&key)
         {
@@ -1009,7 +1181,7 @@ impl Backend for Whep<'_> {
     fn resource(&mut self, id: ResourceId) -> Option<Resource> {
         let s = lock(&self.rtc.state);
         let (kind, generation) = s.host.session(&id)?;
-        let target = self.target(kind.stream());
+        let target = Self::target(kind);
         Some(Resource { target, generation })
     }
 
@@ -1030,7 +1202,7 @@ impl Backend for Whep<'_> {
                 rts_webrtc::Error::Usage(_) => CreateError::NotFound(format!("session {id}")),
                 e => CreateError::BadSdp(e.to_string()),
             })?;
-        tracing::info!("webrtc viewer {id}: ICE restart");
+        tracing::info!("webrtc session {id}: ICE restart");
         Ok(IceParams {
             ufrag: ours.ufrag,
             pwd: ours.pwd,

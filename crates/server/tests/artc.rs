@@ -67,13 +67,6 @@ fn publish_long_gop(ffmpeg: &Path, srv: &TestServer, name: &str, secs: f64) -> C
     publisher
 }
 
-impl TestServer {
-    fn signed_whep(&self, stream: &str) -> String {
-        let k = sign(&format!("/live/{stream}"), now(), PLAY_KEY);
-        format!("http://{}/live/{stream}/whep?auth_key={k}", self.http)
-    }
-}
-
 fn play(node: &Path, dir: &Path, url: &str) -> serde_json::Value {
     node_json(
         node,

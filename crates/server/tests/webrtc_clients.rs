@@ -45,11 +45,6 @@ fn publish(url: &str) -> Option<ChildGuard> {
     Some(ChildGuard::spawn(&mut cmd, "ffmpeg publish").unwrap())
 }
 
-fn whep_url(s: &TestServer, stream: &str) -> String {
-    let k = sign(&format!("/live/{stream}"), now(), PLAY_KEY);
-    format!("http://{}/live/{stream}/whep?auth_key={k}", s.http)
-}
-
 /// Viewers through a relay dropping `percent` each way; returns the
 /// driver's report.
 fn through_relay(
@@ -67,7 +62,7 @@ fn through_relay(
     let rtc = s.rtc;
     let front = SocketAddr::new("127.0.0.2".parse().unwrap(), rtc.port());
     let relay = Relay::start(front, rtc, percent, seed);
-    let url = whep_url(&s, "loss");
+    let url = s.signed_whep("loss");
     let n = viewers.to_string();
     let secs = seconds.to_string();
     let r = node_json(
@@ -169,7 +164,7 @@ fn gstreamer_webrtcbin_plays_whep() {
     let out = rts_testkit::run(
         Command::new(&python)
             .arg(script)
-            .args([&whep_url(&s, "gst"), "4"]),
+            .args([&s.signed_whep("gst"), "4"]),
         "webrtcbin",
         Duration::from_secs(60),
     )
@@ -259,7 +254,7 @@ fn chromium_plays_through_coturn_relay_only() {
         &node,
         &dir,
         "whep_play.js",
-        &[&whep_url(&s, "turn"), "3", &config],
+        &[&s.signed_whep("turn"), "3", &config],
         Duration::from_secs(60),
     );
     eprintln!("through coturn: {r}");
@@ -294,7 +289,7 @@ fn chromium_plays_over_ice_tcp() {
         &node,
         &dir,
         "whep_play.js",
-        &[&whep_url(&s, "tcp"), "3"],
+        &[&s.signed_whep("tcp"), "3"],
         Duration::from_secs(60),
     );
     eprintln!("over ICE-TCP: {r}");

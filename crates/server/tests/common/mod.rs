@@ -133,6 +133,19 @@ impl TestServer {
         format!("http://{}/live/{stream}.flv?auth_key={k}", self.http)
     }
 
+    /// The signed WHEP URL of `live/{stream}`.
+    pub(crate) fn signed_whep(&self, stream: &str) -> String {
+        let k = sign(&format!("/live/{stream}"), now(), PLAY_KEY);
+        format!("http://{}/live/{stream}/whep?auth_key={k}", self.http)
+    }
+
+    /// The WHIP endpoint of `live/{stream}` and its auth_key (signed over
+    /// `/live/{stream}` like an RTMP publish), for a query or a Bearer token.
+    pub(crate) fn whip(&self, stream: &str) -> (String, String) {
+        let k = sign(&format!("/live/{stream}"), now(), INGEST_KEY);
+        (format!("http://{}/live/{stream}/whip", self.http), k)
+    }
+
     pub(crate) fn api(&self, path: &str) -> Option<serde_json::Value> {
         let (status, body) = http_get(
             self.http,

@@ -1,0 +1,322 @@
+//! WHIP ingest (RFC 9725) into rts-server with publishers we did not write:
+//! FFmpeg 9 (`-f whip`, x264 High without B-frames and Opus, as OBS sends)
+//! and headless Chromium (its fake camera and microphone). Each stream is
+//! played back by Chromium over WHEP (H.264 frames and Opus decoded) and
+//! read by FFmpeg 9 over HTTP-FLV (Enhanced FLV Opus, frames decoded).
+//! The endpoint's refusals (signature, a second publisher, codecs) and
+//! DELETE are checked with offers made by rts-webrtc.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+use rts_testkit::{ChildGuard, browser, node_json};
+use rts_webrtc::{Certificate, Config, Peer, Role};
+
+/// One browser test at a time (2 cores).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Seconds each WHEP play is measured.
+const WINDOW: u32 = 4;
+
+/// A publisher's offer (H.264 and Opus, sendrecv as browsers offer it),
+/// made by rts-webrtc's client side.
+fn client_offer() -> String {
+    let local = "127.0.0.1:9".parse().unwrap();
+    let config = Config {
+        local_addr: local,
+        candidates: vec![local],
+        certificate: Certificate::generate().unwrap(),
+        ice_ufrag: "whiptestufrag".into(),
+        ice_pwd: "whip-test-password-0123456789".into(),
+        video_ssrc: 11,
+        audio_ssrc: 12,
+        idle_timeout: Duration::from_secs(10),
+        stats_interval: Duration::from_secs(1),
+        tcp_candidates: Vec::new(),
+    };
+    Peer::offer(Instant::now(), Role::Viewer, &config)
+        .unwrap()
+        .1
+}
+
+fn post_offer(s: &TestServer, path: &str, headers: &[(&str, &str)], sdp: &str) -> (u16, String) {
+    let mut h = vec![("Content-Type", "application/sdp")];
+    h.extend_from_slice(headers);
+    let (status, body) = http_request(s.http, "POST", path, &h, sdp.as_bytes());
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The `Location` of a 201: POST again with the raw response kept.
+fn post_for_location(s: &TestServer, path: &str, bearer: &str, sdp: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(s.http).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        c,
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/sdp\r\nAuthorization: Bearer {bearer}\r\nContent-Length: {}\r\n\r\n{sdp}",
+        s.http,
+        sdp.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    let _ = c.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 201"), "{raw}");
+    raw.lines()
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
+        .expect("a Location header")
+        .trim()
+        .to_owned()
+}
+
+/// Signature, Bearer token, one publisher per stream, codecs, DELETE.
+#[test]
+fn whip_endpoint_checks_the_key_refuses_a_second_publisher_and_ends_on_delete() {
+    let s = server(|_| {});
+    let offer = client_offer();
+    let (url, key) = s.whip("w");
+    let path = url
+        .trim_start_matches(&format!("http://{}", s.http))
+        .to_owned();
+
+    // No key, a wrong key, a play key: 403 with the reason.
+    let (status, body) = post_offer(&s, &path, &[], &offer);
+    assert_eq!(status, 403, "{body}");
+    let wrong = sign("/live/w", now(), PLAY_KEY);
+    let (status, body) = post_offer(&s, &format!("{path}?auth_key={wrong}"), &[], &offer);
+    assert_eq!(status, 403, "a play key does not publish: {body}");
+
+    // The key as OBS sends it: a Bearer token.
+    let location = post_for_location(&s, &path, &key, &offer);
+    assert!(location.starts_with("/live/w/whip/"), "{location}");
+    wait_for("the WHIP stream in the API", || {
+        s.stream("w").is_some_and(|v| v["publishing"] == true)
+    });
+
+    // A second publisher of the same stream: 409, and the first keeps it.
+    let (status, body) = post_offer(&s, &format!("{path}?auth_key={key}"), &[], &offer);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("already publishing"), "{body}");
+
+    // VP8 only: refused with the codecs we take.
+    let vp8 = offer
+        .lines()
+        .map(|l| {
+            if l.starts_with("a=rtpmap:") && l.contains("H264") {
+                l.replace("H264", "VP8")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let (url2, key2) = s.whip("vp8");
+    let path2 = url2.trim_start_matches(&format!("http://{}", s.http));
+    let (status, body) = post_offer(&s, &format!("{path2}?auth_key={key2}"), &[], &vp8);
+    // The audio is still usable; without H.264 there is no video track.
+    assert!(status == 201 || status == 400, "{status} {body}");
+    let no_opus = vp8.replace("opus/48000/2", "PCMU/8000");
+    let (url3, key3) = s.whip("none");
+    let path3 = url3.trim_start_matches(&format!("http://{}", s.http));
+    let (status, body) = post_offer(&s, &format!("{path3}?auth_key={key3}"), &[], &no_opus);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("H.264"), "says what is taken: {body}");
+
+    // DELETE ends the session and the publish (no grace period here).
+    let (status, _) = http_request(
+        s.http,
+        "DELETE",
+        &location,
+        &[("Authorization", &format!("Bearer {key}"))],
+        b"",
+    );
+    assert_eq!(status, 200);
+    wait_for("the stream to end", || {
+        s.stream("w").is_none_or(|v| v["publishing"] == false)
+    });
+    let (status, _) = http_request(s.http, "DELETE", &location, &[], b"");
+    assert_eq!(status, 404, "the resource is gone");
+}
+
+/// FFmpeg 9 publishing like OBS: x264 High, no B-frames, a keyframe every
+/// 2 s, Opus, the key as a Bearer token (`-authorization`).
+fn ffmpeg_whip(ffmpeg: &Path, url: &str, key: &str, size: &str) -> ChildGuard {
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args([
+            "-profile:v",
+            "high",
+            "-bf",
+            "0",
+            "-g",
+            "60",
+            "-b:v",
+            "1500k",
+        ])
+        .args(["-pix_fmt", "yuv420p"])
+        .args(["-c:a", "libopus", "-b:a", "64k", "-ar", "48000", "-ac", "2"])
+        .args(["-authorization", key, "-f", "whip", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    ChildGuard::spawn(&mut cmd, "ffmpeg whip").unwrap()
+}
+
+/// Chromium plays `url` over WHEP for [`WINDOW`] seconds.
+fn whep_play(node: &Path, dir: &Path, url: &str) -> serde_json::Value {
+    let r = node_json(
+        node,
+        dir,
+        "whep_play.js",
+        &[url, &WINDOW.to_string()],
+        Duration::from_secs(90),
+    );
+    eprintln!("whep_play: {r}");
+    r
+}
+
+fn assert_played_back(r: &serde_json::Value, what: &str) {
+    assert_eq!(r["ok"], true, "{what}: no video decoded: {r}");
+    let v = &r["video"];
+    assert_eq!(v["codec"], "video/H264", "{what}: {r}");
+    let decoded = v["framesDecoded"].as_f64().unwrap_or(0.0);
+    assert!(
+        decoded >= 0.8 * 30.0 * f64::from(WINDOW),
+        "{what}: {decoded} frames decoded in {WINDOW} s: {r}"
+    );
+    let a = &r["audio"];
+    assert_eq!(a["codec"], "audio/opus", "{what}: {r}");
+    let samples = a["totalSamplesReceived"].as_f64().unwrap_or(0.0);
+    let concealed = a["concealedSamples"].as_f64().unwrap_or(0.0);
+    assert!(
+        samples >= 48_000.0 * 2.0,
+        "{what}: {samples} Opus samples in {WINDOW} s: {r}"
+    );
+    assert!(
+        concealed <= 0.1 * samples,
+        "{what}: {concealed} of {samples} samples concealed: {r}"
+    );
+}
+
+/// FFmpeg 9 reads the HTTP-FLV for `secs` seconds and decodes it; returns
+/// (video frames, audio frames).
+fn ffmpeg_reads_flv(ffmpeg: &Path, url: &str, secs: u32) -> (usize, usize) {
+    let out = rts_testkit::run_ok(
+        Command::new(ffmpeg)
+            .args(["-hide_banner", "-v", "error", "-i", url])
+            .args(["-t", &secs.to_string(), "-f", "framecrc", "-"]),
+        "ffmpeg reading HTTP-FLV",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let count = |stream: &str| {
+        out.lines()
+            .filter(|l| !l.starts_with('#') && l.split(',').next().map(str::trim) == Some(stream))
+            .count()
+    };
+    (count("0"), count("1"))
+}
+
+#[test]
+fn ffmpeg9_publishes_whip_and_chromium_and_ffmpeg_play_it() {
+    let Some(ffmpeg) = rts_testkit::modern_ffmpeg() else {
+        return;
+    };
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let s = server(|_| {});
+    let (url, key) = s.whip("ff");
+    let _publisher = ffmpeg_whip(&ffmpeg, &url, &key, "1280x720");
+    s.wait_publishing("ff");
+    let info = s.stream("ff").unwrap();
+    assert_eq!(info["video_codec"], "h264", "{info}");
+    assert_eq!(info["audio_codec"], "opus", "{info}");
+
+    let r = whep_play(&node, &dir, &s.signed_whep("ff"));
+    assert_played_back(&r, "FFmpeg WHIP");
+    assert_eq!(r["video"]["frameWidth"], 1280, "{r}");
+    let conv = &s.stream("ff").unwrap()["conversion"];
+    assert_eq!(conv["video"], "passthrough", "no B-frames: {conv}");
+    assert_eq!(conv["audio"], "passthrough", "Opus as published: {conv}");
+
+    let (video, audio) = ffmpeg_reads_flv(&ffmpeg, &s.signed_flv("ff"), 3);
+    eprintln!("FFmpeg 9 read {video} video and {audio} audio frames of HTTP-FLV in 3 s");
+    assert!(video >= 80, "{video} video frames in 3 s");
+    assert!(audio >= 120, "{audio} Opus frames (20 ms) in 3 s");
+}
+
+#[test]
+fn chromium_publishes_whip_and_plays_it_back() {
+    let Some(ffmpeg) = rts_testkit::modern_ffmpeg() else {
+        return;
+    };
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let s = server(|_| {});
+    let (url, key) = s.whip("cr");
+    let publish_s = 14;
+    let mut publisher = ChildGuard::spawn(
+        Command::new(&node)
+            .current_dir(&dir)
+            .arg("whip_publish.js")
+            .args([&format!("{url}?auth_key={key}"), &publish_s.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        "chromium whip publish",
+    )
+    .unwrap();
+    s.wait_publishing("cr");
+    let r = whep_play(&node, &dir, &s.signed_whep("cr"));
+    assert_played_back(&r, "Chromium WHIP");
+    let (video, audio) = ffmpeg_reads_flv(&ffmpeg, &s.signed_flv("cr"), 2);
+    eprintln!("FFmpeg 9 read {video} video and {audio} audio frames of HTTP-FLV in 2 s");
+    // Chromium lowers its frame rate when the machine is busy.
+    assert!(video >= 30, "{video} video frames in 2 s");
+    assert!(audio >= 80, "{audio} Opus frames in 2 s");
+
+    let out = publisher
+        .wait_timeout(Duration::from_secs(60))
+        .expect("whip_publish.js ends");
+    let line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no report: {}", rts_testkit::tail(&out.stderr, 2000)));
+    let p: serde_json::Value = serde_json::from_str(&line).unwrap();
+    eprintln!("whip_publish: {p}");
+    assert_eq!(p["ok"], true, "{p}");
+    assert_eq!(
+        p["video"]["codec"], "video/H264",
+        "H.264 was negotiated: {p}"
+    );
+    assert_eq!(p["deleteStatus"], 200, "{p}");
+    wait_for("the stream to end after DELETE", || {
+        s.stream("cr").is_none_or(|v| v["publishing"] == false)
+    });
+}
