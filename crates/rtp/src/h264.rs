@@ -92,6 +92,37 @@ fn be16(b: &[u8]) -> Option<usize> {
     Some(usize::from(u16::from_be_bytes(a)))
 }
 
+/// Whether an RTP payload (RFC 6184, packetization-mode 1) carries the start
+/// of an IDR slice or a sequence parameter set: where a forwarding server
+/// can start a new viewer, and what a keyframe's first packet carries.
+pub fn payload_starts_keyframe(payload: &[u8]) -> bool {
+    let Some(&hdr) = payload.first() else {
+        return false;
+    };
+    match hdr & 0x1f {
+        NAL_IDR | NAL_SPS => true,
+        STAP_A => {
+            let mut pos = 1usize;
+            while let Some(&[hi, lo]) = payload.get(pos..pos.saturating_add(2)) {
+                let len = usize::from(u16::from_be_bytes([hi, lo]));
+                let start = pos.saturating_add(2);
+                if matches!(
+                    payload.get(start).map(|b| b & 0x1f),
+                    Some(NAL_IDR | NAL_SPS)
+                ) {
+                    return true;
+                }
+                pos = start.saturating_add(len);
+            }
+            false
+        }
+        FU_A => payload
+            .get(1)
+            .is_some_and(|fu| fu & 0x80 != 0 && fu & 0x1f == NAL_IDR),
+        _ => false,
+    }
+}
+
 fn nal_type(nal: &[u8]) -> u8 {
     nal.first().map_or(0, |b| b & 0x1f)
 }
@@ -693,6 +724,27 @@ impl Depacketizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyframe_starts_are_found_in_each_packetization() {
+        assert!(payload_starts_keyframe(&[0x67, 0x42]), "single SPS");
+        assert!(payload_starts_keyframe(&[0x65, 0x88]), "single IDR");
+        assert!(!payload_starts_keyframe(&[0x41, 0x9a]), "P slice");
+        assert!(!payload_starts_keyframe(&[0x68, 0xce]), "PPS alone");
+        // STAP-A of SPS and PPS (libwebrtc), and of SEI then IDR.
+        assert!(payload_starts_keyframe(&[24, 0, 2, 0x67, 1, 0, 2, 0x68, 2]));
+        assert!(payload_starts_keyframe(&[24, 0, 1, 0x06, 0, 2, 0x65, 1]));
+        assert!(!payload_starts_keyframe(&[24, 0, 2, 0x41, 1]));
+        // FU-A: only the first fragment of an IDR.
+        assert!(payload_starts_keyframe(&[0x7c, 0x85, 1]));
+        assert!(
+            !payload_starts_keyframe(&[0x7c, 0x05, 1]),
+            "middle fragment"
+        );
+        assert!(!payload_starts_keyframe(&[0x7c, 0x81, 1]), "P slice start");
+        assert!(!payload_starts_keyframe(&[]));
+        assert!(!payload_starts_keyframe(&[24, 0, 9]), "truncated STAP-A");
+    }
 
     fn h(s: &str) -> Bytes {
         Bytes::from(hex::decode(s.replace(' ', "")).unwrap())

@@ -199,6 +199,9 @@ pub struct Conversion {
     /// Whether a transcoding branch without viewers keeps decoding
     /// (`[webrtc] transcode_linger_s`), so the next viewer starts at once.
     pub warm: bool,
+    /// Whether WebRTC viewers are being sent a WHIP publisher's RTP as it
+    /// arrives (forwarded: nothing converted, nothing metered).
+    pub forwarded: bool,
     /// Times a branch started for this stream.
     pub starts: u64,
     /// Times a warm branch took a viewer again (counted in `starts` too).

@@ -19,6 +19,11 @@
 //!   timeline; later packets follow their RTP timestamps (wrapping
 //!   differences, so a wrap or reordering does not jump).
 //!
+//! Every packet also comes back as a [`Forward`]: the packet as received
+//! (RTX unwrapped), its timestamp moved onto that shared timeline (video
+//! at 90 kHz, audio at 48 kHz from one origin, as rts-webrtc's sender
+//! reports expect), for SFU-style forwarding to WHEP viewers.
+//!
 //! A damaged or missing access unit makes the depacketizer wait for the
 //! next keyframe; [`Ingest::take_keyframe_request`] then says to send the
 //! publisher a PLI, at most once per [`KEYFRAME_REQUEST_INTERVAL`].
@@ -62,6 +67,16 @@ pub(crate) struct Tag {
     pub(crate) payload: Bytes,
 }
 
+/// A publisher's packet to forward to viewers as it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Forward {
+    pub(crate) media: MediaKind,
+    /// The publisher's packet; its timestamp on the shared timeline.
+    pub(crate) packet: rts_rtp::Packet,
+    /// The first packet of a keyframe (SPS or IDR at a new timestamp).
+    pub(crate) keyframe_start: bool,
+}
+
 /// Counters of one ingest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct IngestStats {
@@ -85,6 +100,13 @@ struct Anchor {
 }
 
 impl Anchor {
+    /// `rtp` on the shared timeline, in this track's clock.
+    fn shared(&self, rtp: u32) -> u32 {
+        let origin = self.ms.saturating_mul(self.rate);
+        // Modulo 2^32, as RTP time is.
+        (origin as u32).wrapping_add(rtp.wrapping_sub(self.rtp))
+    }
+
     fn ms(&self, rtp: u32) -> u32 {
         // Wrapping difference, as signed: a wrap or a slightly older packet.
         let d = i64::from(rtp.wrapping_sub(self.rtp) as i32);
@@ -106,6 +128,8 @@ pub(crate) struct Ingest {
     /// The parameter sets of the last sequence header sent.
     sent_params: Option<(Bytes, Bytes)>,
     opus_head_sent: bool,
+    /// The RTP timestamp of the last video packet forwarded.
+    last_video_ts: Option<u32>,
     tags: VecDeque<Tag>,
     keyframe_wanted: bool,
     last_keyframe_request: Option<Instant>,
@@ -113,10 +137,11 @@ pub(crate) struct Ingest {
 }
 
 impl Ingest {
-    /// A session that began at `now`.
-    pub(crate) fn new(now: Instant) -> Self {
+    /// A session whose timeline starts at `origin` (the stream's first
+    /// publish, so that a republish continues it).
+    pub(crate) fn new(origin: Instant) -> Self {
         Ingest {
-            start: now,
+            start: origin,
             video: H264Receiver::new(
                 REORDER_CAPACITY,
                 REORDER_WAIT,
@@ -129,6 +154,7 @@ impl Ingest {
             pps: None,
             sent_params: None,
             opus_head_sent: false,
+            last_video_ts: None,
             tags: VecDeque::new(),
             keyframe_wanted: true,
             last_keyframe_request: None,
@@ -144,39 +170,77 @@ impl Ingest {
         s
     }
 
-    /// One RTP packet of the publisher, arrived at `now`.
+    /// One RTP packet of the publisher, arrived at `now`; returns it for
+    /// forwarding (None: not H.264 or Opus, or padding-only RTX).
     pub(crate) fn handle_rtp(
         &mut self,
         now: Instant,
         media: MediaKind,
         codec: Codec,
         mut packet: RtpPacket,
-    ) {
-        match (media, codec) {
+    ) -> Option<Forward> {
+        let forward = match (media, codec) {
             (MediaKind::Video, Codec::H264) => {
                 self.anchor_video(now, packet.header.timestamp);
+                let f = self.forward(MediaKind::Video, &packet);
                 self.video.handle_packet(now, packet);
+                f
             }
             (MediaKind::Video, Codec::Rtx) => {
                 // RFC 4588 4: the original sequence number, then the
                 // original payload. Padding-only RTX (bandwidth probes)
                 // carries neither.
                 let Some(&[hi, lo]) = packet.payload.get(..2) else {
-                    return;
+                    return None;
                 };
                 packet.header.sequence_number = u16::from_be_bytes([hi, lo]);
                 packet.payload = packet.payload.slice(2..);
+                let f = self.forward(MediaKind::Video, &packet);
                 self.video.handle_packet(now, packet);
+                f
             }
             (MediaKind::Audio, Codec::Opus) => {
                 if self.audio_clock.is_none() {
                     self.audio_clock = Some(self.anchor(now, packet.header.timestamp, 48));
                 }
+                let f = self.forward(MediaKind::Audio, &packet);
                 self.audio.handle_packet(now, packet);
+                f
             }
-            _ => self.stats.ignored = self.stats.ignored.saturating_add(1),
-        }
+            _ => {
+                self.stats.ignored = self.stats.ignored.saturating_add(1);
+                None
+            }
+        };
         self.drain();
+        forward
+    }
+
+    /// `packet` for viewers: its timestamp on the shared timeline.
+    fn forward(&mut self, media: MediaKind, packet: &RtpPacket) -> Option<Forward> {
+        let h = &packet.header;
+        let clock = match media {
+            MediaKind::Video => self.video_clock?,
+            MediaKind::Audio => self.audio_clock?,
+        };
+        let keyframe_start = media == MediaKind::Video
+            && self.last_video_ts != Some(h.timestamp)
+            && rts_rtp::h264::payload_starts_keyframe(&packet.payload);
+        if media == MediaKind::Video {
+            self.last_video_ts = Some(h.timestamp);
+        }
+        Some(Forward {
+            media,
+            packet: rts_rtp::Packet {
+                marker: h.marker,
+                payload_type: h.payload_type,
+                sequence_number: h.sequence_number,
+                timestamp: clock.shared(h.timestamp),
+                ssrc: h.ssrc,
+                payload: rts_rtp::Payload::from_bytes(packet.payload.clone()),
+            },
+            keyframe_start,
+        })
     }
 
     /// Time passed: packets waited for too long are given up.
@@ -594,5 +658,74 @@ mod tests {
         // VP8 or anything not negotiated is counted, not passed on.
         i.handle_rtp(t, MediaKind::Video, Codec::Other, rtp(96, 1, 0, true, &[1]));
         assert_eq!(i.stats().ignored, 1);
+    }
+
+    #[test]
+    fn forwarded_packets_share_one_timeline_and_rtx_comes_back_as_the_original() {
+        let t0 = Instant::now();
+        let mut i = Ingest::new(t0);
+        // Video's first packet 40 ms in, audio's 20 ms in, random offsets.
+        let v = i
+            .handle_rtp(
+                t0 + Duration::from_millis(40),
+                MediaKind::Video,
+                Codec::H264,
+                rtp(102, 7, 123_456, false, &stap(&[SPS, PPS])),
+            )
+            .unwrap();
+        assert!(v.keyframe_start);
+        assert_eq!(v.packet.timestamp, 40 * 90);
+        let idr = i
+            .handle_rtp(
+                t0 + Duration::from_millis(40),
+                MediaKind::Video,
+                Codec::H264,
+                rtp(102, 8, 123_456, true, &[0x65, 1]),
+            )
+            .unwrap();
+        assert!(!idr.keyframe_start, "one start per access unit");
+        let a = i
+            .handle_rtp(
+                t0 + Duration::from_millis(20),
+                MediaKind::Audio,
+                Codec::Opus,
+                rtp(111, 500, 9_000_000, false, &[0xfc, 1]),
+            )
+            .unwrap();
+        assert_eq!(a.packet.timestamp, 20 * 48);
+        // 100 ms of media later on both clocks: 100 ms later on both.
+        let a2 = i
+            .handle_rtp(
+                t0,
+                MediaKind::Audio,
+                Codec::Opus,
+                rtp(111, 501, 9_000_000 + 4800, false, &[0xfc, 2]),
+            )
+            .unwrap();
+        assert_eq!(a2.packet.timestamp, 120 * 48);
+        let rtx = i
+            .handle_rtp(
+                t0,
+                MediaKind::Video,
+                Codec::Rtx,
+                rtp(103, 40, 123_456 + 9000, true, &[0, 9, 0x41, 3]),
+            )
+            .unwrap();
+        assert_eq!(
+            rtx.packet.sequence_number, 9,
+            "the original sequence number"
+        );
+        assert_eq!(rtx.packet.timestamp, 140 * 90);
+        assert_eq!(rtx.packet.payload.to_bytes().as_ref(), &[0x41, 3]);
+        assert!(
+            i.handle_rtp(
+                t0,
+                MediaKind::Video,
+                Codec::Rtx,
+                rtp(103, 41, 0, false, &[])
+            )
+            .is_none(),
+            "padding-only RTX is not forwarded"
+        );
     }
 }

@@ -34,10 +34,11 @@ use bytes::BytesMut;
 use rts_audio::transcode::FrameDuration;
 use rts_auth::urls::Protocol as UrlProtocol;
 use rts_h264::Mode;
+use rts_rtp::timeline::Continuity;
 use rts_webrtc::framing::{self, Deframer};
 use rts_webrtc::host::{Host, HostConfig, HostEvent, HostStats, Keyframes, SessionKind};
 use rts_webrtc::udp::BatchSender;
-use rts_webrtc::{Certificate, Peer, Role, Transport};
+use rts_webrtc::{Certificate, MediaKind, Peer, Role, Transport};
 use rts_whip::{
     Backend, CreateError, Denied, IceParams, Kind, Resource, ResourceId, SdpFrag, Target,
 };
@@ -49,7 +50,7 @@ use tokio::sync::{Notify, watch};
 use crate::branch::{self, Branch, BranchOut, Converter, Delivery, Media};
 use crate::config::Config;
 use crate::hub::{Hub, Protocol, PublishError, Publisher, StreamKey};
-use crate::ingest::Ingest;
+use crate::ingest::{Forward, Ingest};
 use crate::metrics::ErrorKind;
 use crate::{Shared, access};
 
@@ -73,12 +74,55 @@ const TCP_IDLE: Duration = Duration::from_secs(15);
 /// Frames queued for one ICE-TCP connection's writer.
 const TCP_QUEUE: usize = 512;
 
-/// Which branch: a stream, converted for browsers or as published
-/// (`?passthrough=1`: a player that decodes B-frames itself).
+/// What a stream's WebRTC viewers are fed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Feed {
+    /// A conversion branch of the hub's stream: converted for browsers, or
+    /// as published (`?passthrough=1`: a player that decodes B-frames).
+    Branch(Delivery),
+    /// A WHIP publisher's RTP, forwarded as it arrives (SFU style).
+    Forwarded,
+}
+
+/// A stream's viewers (and its WHIP publisher, for [`Feed::Forwarded`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct FanKey {
     stream: StreamKey,
-    delivery: Delivery,
+    feed: Feed,
+}
+
+impl FanKey {
+    fn new(stream: &StreamKey, feed: Feed) -> FanKey {
+        FanKey {
+            stream: stream.clone(),
+            feed,
+        }
+    }
+}
+
+/// The forwarding state of a stream published over WHIP: the timeline's
+/// origin (kept across a republish, so timestamps go on) and the
+/// sequence numbers viewers see, continued across a new publisher's.
+struct Forwarder {
+    origin: Instant,
+    video: Continuity,
+    audio: Continuity,
+    /// The WHIP session publishing it now.
+    publisher: Option<ResourceId>,
+}
+
+impl Forwarder {
+    fn new(origin: Instant) -> Result<Forwarder, CreateError> {
+        let seq = |r: u32| r as u16;
+        Ok(Forwarder {
+            origin,
+            // Timestamps come from the ingest's shared timeline; only the
+            // sequence numbers are taken from here.
+            video: Continuity::new(seq(random_ssrc()?), 0, 3000, u32::MAX),
+            audio: Continuity::new(seq(random_ssrc()?), 0, 960, u32::MAX),
+            publisher: None,
+        })
+    }
 }
 
 struct State {
@@ -86,6 +130,8 @@ struct State {
     branches: HashMap<FanKey, Branch>,
     /// WHIP publishers: their media on its way into the hub.
     ingests: HashMap<ResourceId, Publishing>,
+    /// Streams published over WHIP, forwarded to their WHEP viewers.
+    forwards: HashMap<StreamKey, Forwarder>,
 }
 
 /// One WHIP publisher: its RTP as tags ([`Ingest`]), pushed into the hub.
@@ -267,6 +313,7 @@ impl Rtc {
                 host: Host::new(host_config.clone()),
                 branches: HashMap::new(),
                 ingests: HashMap::new(),
+                forwards: HashMap::new(),
             }),
             wake: Arc::new(Notify::new()),
             socket,
@@ -457,6 +504,7 @@ impl Rtc {
             self.route_transmits(&mut s.host, &mut out);
             s.branches.clear();
             s.ingests.clear();
+            s.forwards.clear();
         }
         self.send_all(&mut batch, &mut out).await;
     }
@@ -478,7 +526,12 @@ impl Rtc {
             // of passing it through and decoding it again at the first B.
             mode = Mode::Transcode;
         }
-        let converter = Converter::new(mode, s.bitrate, fan.delivery)
+        let Feed::Branch(delivery) = fan.feed else {
+            return Err(CreateError::Unavailable(
+                "a forwarded stream has no conversion branch".into(),
+            ));
+        };
+        let converter = Converter::new(mode, s.bitrate, delivery)
             .map_err(|e| CreateError::Unavailable(format!("cannot start the conversion: {e}")))?
             .with_opus_frame(s.opus_frame);
         branch::spawn(
@@ -502,10 +555,10 @@ impl Rtc {
             if !info.publishing || !info.b_frames || info.video_codec.as_deref() != Some("h264") {
                 continue;
             }
-            let fan = FanKey {
-                stream: StreamKey::new(&info.domain, &info.app, &info.stream),
-                delivery: Delivery::Converted,
-            };
+            let fan = FanKey::new(
+                &StreamKey::new(&info.domain, &info.app, &info.stream),
+                Feed::Branch(Delivery::Converted),
+            );
             if lock(&self.state).branches.contains_key(&fan) {
                 continue;
             }
@@ -538,7 +591,11 @@ impl Rtc {
         // Dropping a publisher leaves its stream (viewers keep the grace
         // period; the encoder reconnects).
         s.ingests.clear();
+        let forwarded: Vec<StreamKey> = s.forwards.drain().map(|(k, _)| k).collect();
         drop(s);
+        for stream in &forwarded {
+            hub.update_webrtc(stream, |_, v| *v = 0);
+        }
         for stream in streams {
             hub.update_webrtc(&stream, |c, v| {
                 *v = 0;
@@ -614,6 +671,7 @@ impl Rtc {
             host,
             branches,
             ingests,
+            forwards,
         } = &mut *guard;
 
         // Media from the branches.
@@ -668,6 +726,11 @@ impl Rtc {
                 HostEvent::Closed { id, kind, reason } => {
                     tracing::info!(stream = %kind.stream().stream, "webrtc {} {id} left: {reason}", role(&kind));
                     if let Some(p) = ingests.remove(&id) {
+                        if let Some(f) = forwards.get_mut(p.publisher.key())
+                            && f.publisher == Some(id)
+                        {
+                            f.publisher = None;
+                        }
                         let st = p.ingest.stats();
                         tracing::info!(
                             stream = %kind.stream().stream,
@@ -685,13 +748,21 @@ impl Rtc {
                     packet,
                     ..
                 } => {
-                    if let Some(p) = ingests.get_mut(&id) {
-                        p.ingest.handle_rtp(now, media, codec, packet);
+                    if let Some(p) = ingests.get_mut(&id)
+                        && let Some(f) = p.ingest.handle_rtp(now, media, codec, packet)
+                    {
+                        forward(host, forwards, p.publisher.key(), f, now);
                     }
                 }
                 HostEvent::KeyframeNeeded { stream } => {
                     if let Some(b) = branches.get(&stream) {
                         b.control.request_keyframe();
+                    } else if let Some(id) = forwards.get(&stream.stream).and_then(|f| f.publisher)
+                    {
+                        // A forwarded stream's viewer joined, lost a
+                        // picture or fell behind: the publisher makes one
+                        // (coalesced by the host's keyframe interval).
+                        host.request_keyframe(now, id);
                     }
                 }
                 HostEvent::StreamIdle { stream } => {
@@ -735,6 +806,7 @@ impl Rtc {
             update_counts(hub, host, branches, &stream);
         }
         let ingest_next = feed_hub(host, ingests, now);
+        end_forwards(hub, host, forwards, now);
         self.route_transmits(host, out);
         let next = now.checked_add(Duration::from_millis(50)).unwrap_or(now);
         [host.poll_timeout(), ingest_next]
@@ -742,6 +814,59 @@ impl Rtc {
             .flatten()
             .fold(next, Instant::min)
     }
+}
+
+/// A WHIP publisher's packet to the viewers of its stream: their own
+/// sequence numbers (continued across a republish); each viewer's peer
+/// sets its SSRC and payload type, keeps a history for NACKs and sends
+/// sender reports on the shared timeline.
+fn forward(
+    host: &mut Host<ResourceId, FanKey>,
+    forwards: &mut HashMap<StreamKey, Forwarder>,
+    stream: &StreamKey,
+    f: Forward,
+    now: Instant,
+) {
+    let Some(fwd) = forwards.get_mut(stream) else {
+        return;
+    };
+    let fan = FanKey::new(stream, Feed::Forwarded);
+    if host.viewers(&fan) == 0 {
+        return;
+    }
+    let mut packet = f.packet;
+    let seq = match f.media {
+        MediaKind::Video => &mut fwd.video,
+        MediaKind::Audio => &mut fwd.audio,
+    };
+    packet.sequence_number = seq
+        .rewrite(packet.ssrc, packet.sequence_number, packet.timestamp)
+        .0;
+    match f.media {
+        MediaKind::Video => host.send_video(now, &fan, &[packet], f.keyframe_start),
+        MediaKind::Audio => host.send_audio(now, &fan, &packet),
+    }
+}
+
+/// Forwarded streams whose publisher left and whose grace period is over
+/// (the hub ended them): their viewers' sessions end.
+fn end_forwards(
+    hub: &Hub,
+    host: &mut Host<ResourceId, FanKey>,
+    forwards: &mut HashMap<StreamKey, Forwarder>,
+    now: Instant,
+) {
+    forwards.retain(|stream, f| {
+        if f.publisher.is_some() || hub.stream(stream, now).is_some() {
+            return true;
+        }
+        host.end_stream(&FanKey::new(stream, Feed::Forwarded), "the stream ended");
+        hub.update_webrtc(stream, |c, v| {
+            *v = 0;
+            c.forwarded = false;
+        });
+        false
+    });
 }
 
 /// "viewer" or "publisher", for logs.
@@ -797,20 +922,24 @@ fn update_counts(
     branches: &HashMap<FanKey, Branch>,
     stream: &StreamKey,
 ) {
-    let key = |delivery| FanKey {
-        stream: stream.clone(),
-        delivery,
-    };
-    let viewers = host
-        .viewers(&key(Delivery::Converted))
-        .saturating_add(host.viewers(&key(Delivery::AsPublished)));
-    let branch = branches.get(&key(Delivery::Converted));
+    let key = |feed| FanKey::new(stream, feed);
+    let viewers = [
+        Feed::Branch(Delivery::Converted),
+        Feed::Branch(Delivery::AsPublished),
+        Feed::Forwarded,
+    ]
+    .into_iter()
+    .map(|feed| host.viewers(&key(feed)))
+    .fold(0usize, usize::saturating_add);
+    let branch = branches.get(&key(Feed::Branch(Delivery::Converted)));
     let running = branch.is_some_and(|b| b.idle_since().is_none());
     let warm = branch.is_some_and(|b| b.idle_since().is_some());
+    let forwarded = host.viewers(&key(Feed::Forwarded)) > 0;
     hub.update_webrtc(stream, |c, v| {
         *v = viewers as u64;
         c.running = running;
         c.warm = warm;
+        c.forwarded = forwarded;
     });
 }
 
@@ -1005,22 +1134,27 @@ impl Whep<'_> {
                 }
             }
         })?;
-        let key = FanKey {
-            stream: stream.clone(),
-            delivery: Delivery::AsPublished,
-        };
+        let key = FanKey::new(&stream, Feed::Forwarded);
+        let fresh = Forwarder::new(now)?;
         let mut guard = lock(&self.rtc.state);
-        let State { host, ingests, .. } = &mut *guard;
+        let State {
+            host,
+            ingests,
+            forwards,
+            ..
+        } = &mut *guard;
         if let Err(refused) = host.insert(now, id, SessionKind::Publish(key), peer, self.remote_ip)
         {
             publisher.leave(now);
             tracing::info!(stream = %stream, "whip refused: {refused}");
             return Err(CreateError::Unavailable(refused.to_string()));
         }
+        let fwd = forwards.entry(stream.clone()).or_insert(fresh);
+        fwd.publisher = Some(id);
         ingests.insert(
             id,
             Publishing {
-                ingest: Ingest::new(now),
+                ingest: Ingest::new(fwd.origin),
                 publisher,
             },
         );
@@ -1125,23 +1259,38 @@ impl Backend for Whep<'_> {
         let config = self.peer_config()?;
         let (peer, answer) = Peer::accept(Instant::now(), offer, Role::Viewer, &config)
             .map_err(|e| CreateError::BadSdp(e.to_string()))?;
-        let key = FanKey {
-            stream: stream.clone(),
-            delivery: self.delivery,
+        // A stream published over WHIP here is forwarded as it arrives;
+        // others are fed by a conversion branch of the hub's stream.
+        let (forwarded, has_branch) = {
+            let s = lock(&self.rtc.state);
+            let forwarded = s
+                .forwards
+                .get(&stream)
+                .is_some_and(|f| f.publisher.is_some());
+            let branch = FanKey::new(&stream, Feed::Branch(self.delivery));
+            (forwarded, s.branches.contains_key(&branch))
         };
-        let has_branch = lock(&self.rtc.state).branches.contains_key(&key);
-        let new_branch = if has_branch {
+        let key = FanKey::new(
+            &stream,
+            if forwarded {
+                Feed::Forwarded
+            } else {
+                Feed::Branch(self.delivery)
+            },
+        );
+        let new_branch = if forwarded || has_branch {
             None
         } else {
             Some(self.rtc.start_branch(hub, &key)?)
         };
+        let converted = key.feed == Feed::Branch(Delivery::Converted);
         let mut guard = lock(&self.rtc.state);
         let State { host, branches, .. } = &mut *guard;
         if let Some(b) = new_branch
             && !branches.contains_key(&key)
         {
             branches.insert(key.clone(), b);
-            if key.delivery == Delivery::Converted {
+            if converted {
                 hub.update_webrtc(&stream, |c, _| c.starts = c.starts.saturating_add(1));
             }
         }
@@ -1158,11 +1307,15 @@ impl Backend for Whep<'_> {
             tracing::info!(stream = %stream, "whep refused: {refused}");
             return Err(CreateError::Unavailable(refused.to_string()));
         }
+        if forwarded {
+            // The publisher makes a keyframe for each new viewer (PLI).
+            host.set_keyframes(&key, Keyframes::OnRequest);
+        }
         if let Some(b) = branches.get_mut(&key)
             && b.resume()
         {
             tracing::info!(stream = %stream, "conversion branch resumed");
-            if key.delivery == Delivery::Converted {
+            if converted {
                 hub.update_webrtc(&stream, |c, _| {
                     c.starts = c.starts.saturating_add(1);
                     c.resumes = c.resumes.saturating_add(1);
@@ -1172,7 +1325,7 @@ impl Backend for Whep<'_> {
         update_counts(hub, host, branches, &stream);
         tracing::info!(
             stream = %stream,
-            delivery = ?key.delivery,
+            feed = ?key.feed,
             "webrtc viewer {id} offered"
         );
         Ok(answer)
