@@ -152,14 +152,26 @@ fn whip_endpoint_checks_the_key_refuses_a_second_publisher_and_ends_on_delete() 
 /// FFmpeg 9 publishing like OBS: x264 High, no B-frames, a keyframe every
 /// 2 s, Opus, the key as a Bearer token (`-authorization`).
 fn ffmpeg_whip(ffmpeg: &Path, url: &str, key: &str, size: &str) -> ChildGuard {
+    ffmpeg_whip_sized(ffmpeg, url, key, size, None)
+}
+
+/// 640x360 for `secs` seconds (then FFmpeg ends the session), or until
+/// dropped.
+fn ffmpeg_whip_for(ffmpeg: &Path, url: &str, key: &str, secs: Option<u32>) -> ChildGuard {
+    ffmpeg_whip_sized(ffmpeg, url, key, "640x360", secs)
+}
+
+fn ffmpeg_whip_sized(
+    ffmpeg: &Path,
+    url: &str,
+    key: &str,
+    size: &str,
+    secs: Option<u32>,
+) -> ChildGuard {
+    let video = format!("testsrc2=size={size}:rate=30");
     let mut cmd = Command::new(ffmpeg);
     cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size={size}:rate=30"),
-        ])
+        .args(["-f", "lavfi", "-i", &video])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args([
             "-c:v",
@@ -180,8 +192,11 @@ fn ffmpeg_whip(ffmpeg: &Path, url: &str, key: &str, size: &str) -> ChildGuard {
             "1500k",
         ])
         .args(["-pix_fmt", "yuv420p"])
-        .args(["-c:a", "libopus", "-b:a", "64k", "-ar", "48000", "-ac", "2"])
-        .args(["-authorization", key, "-f", "whip", url])
+        .args(["-c:a", "libopus", "-b:a", "64k", "-ar", "48000", "-ac", "2"]);
+    if let Some(t) = secs {
+        cmd.args(["-t", &t.to_string()]);
+    }
+    cmd.args(["-authorization", key, "-f", "whip", url])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     ChildGuard::spawn(&mut cmd, "ffmpeg whip").unwrap()
@@ -335,4 +350,59 @@ fn chromium_publishes_whip_and_plays_it_back() {
     wait_for("the stream to end after DELETE", || {
         s.stream("cr").is_none_or(|v| v["publishing"] == false)
     });
+}
+
+/// An encoder that stops and comes back within the grace period keeps its
+/// WHEP viewers: the second publish is forwarded to the same sessions,
+/// its sequence numbers and timestamps continuing the first's.
+#[test]
+fn a_whip_publisher_back_within_the_grace_period_keeps_its_viewers() {
+    let Some(ffmpeg) = rts_testkit::modern_ffmpeg() else {
+        return;
+    };
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let s = server(|c| c.limits.publisher_grace_ms = 5000);
+    let (url, key) = s.whip("again");
+    // The first encoder publishes 5 s, then ends its session (DELETE).
+    let mut first = ffmpeg_whip_for(&ffmpeg, &url, &key, Some(5));
+    s.wait_publishing("again");
+    let viewer = {
+        let (node, dir, url) = (node.clone(), dir.clone(), s.signed_whep("again"));
+        std::thread::spawn(move || {
+            node_json(
+                &node,
+                &dir,
+                "whep_play.js",
+                &[&url, "9"],
+                Duration::from_secs(90),
+            )
+        })
+    };
+    wait_for("the forwarding to start", || {
+        s.stream("again")
+            .is_some_and(|v| v["conversion"]["forwarded"] == true)
+    });
+    first
+        .wait_timeout(Duration::from_secs(30))
+        .expect("the first encoder ends");
+    wait_for("the grace period", || {
+        s.stream("again").is_some_and(|v| v["publishing"] == false)
+    });
+    let _second = ffmpeg_whip_for(&ffmpeg, &url, &key, None);
+    s.wait_publishing("again");
+    let r = viewer.join().unwrap();
+    eprintln!("viewer across the republish: {r}");
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["deleteStatus"], 200, "the viewer's session lasted: {r}");
+    let decoded = r["video"]["framesDecoded"].as_f64().unwrap_or(0.0);
+    // 9 s of play with a gap of the reconnection: frames of both.
+    assert!(
+        decoded >= 150.0,
+        "{decoded} frames in 9 s across the republish: {r}"
+    );
+    assert!(
+        r["video"]["keyFramesDecoded"].as_u64().unwrap_or(0) >= 2,
+        "the second publisher's keyframe was decoded: {r}"
+    );
 }
