@@ -109,7 +109,15 @@ struct Forwarder {
     audio: Continuity,
     /// The WHIP session publishing it now.
     publisher: Option<ResourceId>,
+    /// The current GOP's video packets (rewritten), for the first viewer:
+    /// the host keeps a GOP only for streams that have viewers. `None`
+    /// while the GOP is longer than [`FORWARD_GOP_PACKETS`].
+    gop: Option<Vec<rts_rtp::Packet>>,
 }
+
+/// Video packets of one GOP a forwarded stream keeps at most (as the host
+/// does for its viewers).
+const FORWARD_GOP_PACKETS: usize = 8192;
 
 impl Forwarder {
     fn new(origin: Instant) -> Result<Forwarder, CreateError> {
@@ -121,6 +129,7 @@ impl Forwarder {
             video: Continuity::new(seq(random_ssrc()?), 0, 3000, u32::MAX),
             audio: Continuity::new(seq(random_ssrc()?), 0, 960, u32::MAX),
             publisher: None,
+            gop: None,
         })
     }
 }
@@ -830,10 +839,6 @@ fn forward(
     let Some(fwd) = forwards.get_mut(stream) else {
         return;
     };
-    let fan = FanKey::new(stream, Feed::Forwarded);
-    if host.viewers(&fan) == 0 {
-        return;
-    }
     let mut packet = f.packet;
     let seq = match f.media {
         MediaKind::Video => &mut fwd.video,
@@ -842,6 +847,22 @@ fn forward(
     packet.sequence_number = seq
         .rewrite(packet.ssrc, packet.sequence_number, packet.timestamp)
         .0;
+    if f.media == MediaKind::Video {
+        if f.keyframe_start {
+            fwd.gop = Some(Vec::new());
+        }
+        if let Some(gop) = &mut fwd.gop {
+            if gop.len() < FORWARD_GOP_PACKETS {
+                gop.push(packet.clone());
+            } else {
+                fwd.gop = None;
+            }
+        }
+    }
+    let fan = FanKey::new(stream, Feed::Forwarded);
+    if host.viewers(&fan) == 0 {
+        return;
+    }
     match f.media {
         MediaKind::Video => host.send_video(now, &fan, &[packet], f.keyframe_start),
         MediaKind::Audio => host.send_audio(now, &fan, &packet),
@@ -1284,8 +1305,14 @@ impl Backend for Whep<'_> {
             Some(self.rtc.start_branch(hub, &key)?)
         };
         let converted = key.feed == Feed::Branch(Delivery::Converted);
+        let now = Instant::now();
         let mut guard = lock(&self.rtc.state);
-        let State { host, branches, .. } = &mut *guard;
+        let State {
+            host,
+            branches,
+            forwards,
+            ..
+        } = &mut *guard;
         if let Some(b) = new_branch
             && !branches.contains_key(&key)
         {
@@ -1308,8 +1335,17 @@ impl Backend for Whep<'_> {
             return Err(CreateError::Unavailable(refused.to_string()));
         }
         if forwarded {
-            // The publisher makes a keyframe for each new viewer (PLI).
-            host.set_keyframes(&key, Keyframes::OnRequest);
+            // A new viewer starts from the cached GOP, and the publisher is
+            // asked for a fresh keyframe (PLI), as for viewers' PLIs.
+            host.set_keyframes(&key, Keyframes::Forwarded);
+            if host.viewers(&key) == 1
+                && let Some(gop) = forwards.get(&stream).and_then(|f| f.gop.as_ref())
+            {
+                // The stream's first viewer: the host has no GOP yet.
+                for (i, p) in gop.iter().enumerate() {
+                    host.send_video(now, &key, std::slice::from_ref(p), i == 0);
+                }
+            }
         }
         if let Some(b) = branches.get_mut(&key)
             && b.resume()

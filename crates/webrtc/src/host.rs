@@ -109,6 +109,12 @@ pub enum Keyframes {
     /// the packets of the cached GOP.
     #[default]
     FromSource,
+    /// A remote encoder's packets, forwarded (a WHIP publisher): a new
+    /// viewer gets the cached GOP at once, and new viewers, PLI and FIR
+    /// also become [`HostEvent::KeyframeNeeded`] (coalesced) for the
+    /// caller to pass on as a PLI; encoders that honour it send a fresh
+    /// keyframe a round trip later, others their next scheduled one.
+    Forwarded,
 }
 
 /// Why [`Host::insert`] refused a session.
@@ -156,7 +162,8 @@ pub enum HostEvent<I, K> {
         /// Why.
         reason: &'static str,
     },
-    /// Stream `K` (an [`Keyframes::OnRequest`] source) should make a keyframe.
+    /// Stream `K` (an [`Keyframes::OnRequest`] or [`Keyframes::Forwarded`]
+    /// source) should make a keyframe.
     KeyframeNeeded {
         /// The stream.
         stream: K,
@@ -677,7 +684,7 @@ where
         if self
             .streams
             .get(stream)
-            .is_some_and(|f| f.keyframes == Keyframes::OnRequest)
+            .is_some_and(|f| f.keyframes != Keyframes::FromSource)
         {
             self.want_keyframe(now, stream);
         }
@@ -711,7 +718,13 @@ where
         };
         match f.keyframes {
             Keyframes::OnRequest => self.want_keyframe(now, stream),
-            Keyframes::FromSource => {
+            Keyframes::FromSource | Keyframes::Forwarded => {
+                if f.keyframes == Keyframes::Forwarded {
+                    self.want_keyframe(now, stream);
+                }
+                let Some(f) = self.streams.get(stream) else {
+                    return;
+                };
                 let gop = f.gop.clone().unwrap_or_default();
                 if let Some(q) = self.sessions.get_mut(&id).and_then(|s| s.queue.as_mut()) {
                     for item in gop {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{Net, STREAM, other_ip};
 use rts_webrtc::demux::append_message_integrity;
-use rts_webrtc::host::{HostConfig, HostEvent};
+use rts_webrtc::host::{HostConfig, HostEvent, Keyframes};
 
 /// ICE + DTLS + first media for one viewer through `loss` percent each
 /// way, for `seeds` seeds: returns the slowest time to first video.
@@ -120,6 +120,42 @@ fn joins_and_plis_ask_an_on_request_source_coalesced() {
         2,
         "nothing more without a PLI"
     );
+}
+
+#[test]
+fn a_forwarded_stream_starts_viewers_from_the_gop_and_asks_the_publisher() {
+    let mut net = Net::new(1, HostConfig::default());
+    // The publisher keeps its own GOP (3 s here) whatever it is asked.
+    net.attach_source(STREAM, 90, 2);
+    let a = net.add_viewer(STREAM);
+    // As the server does: set once the stream's first viewer made its fan.
+    net.host.set_keyframes(&STREAM, Keyframes::Forwarded);
+    assert!(net.run_until(Duration::from_secs(3), |n| {
+        n.clients[a].first_video_at.is_some()
+    }));
+    let after_first = net.keyframe_requests();
+    assert!(after_first >= 1, "the new viewer asked the publisher");
+    net.run_for(Duration::from_millis(700));
+    // Mid-GOP: the late viewer starts at once from the cached keyframe
+    // and the publisher is asked again.
+    let late = net.add_viewer(STREAM);
+    assert!(net.run_until(Duration::from_secs(2), |n| {
+        n.clients[late].first_video_at.is_some()
+    }));
+    assert_eq!(net.clients[late].first_video_keyframe, Some(true));
+    let gop_so_far = net.clients[a].video.len();
+    assert!(
+        net.clients[late].video.len() * 10 >= gop_so_far * 8,
+        "the cached GOP came first: {} of {gop_so_far}",
+        net.clients[late].video.len()
+    );
+    assert!(net.keyframe_requests() > after_first);
+    // A viewer's PLI goes to the publisher too.
+    let before = net.keyframe_requests();
+    net.run_for(Duration::from_millis(400));
+    net.clients[late].peer.request_keyframe(net.now).unwrap();
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(net.keyframe_requests(), before + 1);
 }
 
 #[test]
