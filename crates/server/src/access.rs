@@ -70,10 +70,20 @@ fn check_signature(
         .map_err(|e| Refusal::new(ErrorKind::Auth, e.to_string()))
 }
 
-/// Checks a publish of `/{app}/{stream}`; returns the ingest domain name.
+/// How a publisher sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ingest {
+    Rtmp,
+    Whip,
+}
+
+/// Checks a publish of `/{app}/{stream}` over `via`; returns the ingest
+/// domain name. An ingest domain whose streaming domains are all
+/// half-second takes WHIP only (the mode is WHIP in, WebRTC out).
 pub(crate) fn publish(
     config: &Config,
     host: Option<&str>,
+    via: Ingest,
     app: &str,
     stream: &str,
     queries: &[&str],
@@ -97,6 +107,24 @@ pub(crate) fn publish(
                 domain.ingest.as_deref().unwrap_or("?")
             ),
         ));
+    }
+    if via == Ingest::Rtmp {
+        let mut fed = config
+            .domains
+            .iter()
+            .filter(|d| {
+                d.kind == DomainKind::Streaming && d.ingest.as_deref() == Some(&domain.name)
+            })
+            .peekable();
+        if fed.peek().is_some() && fed.all(|d| d.latency == Latency::HalfSecond) {
+            return Err(Refusal::new(
+                ErrorKind::Domain,
+                format!(
+                    "{} feeds half-second streaming domains only: publish over WHIP (POST /{app}/{stream}/whip), or to an ingest domain with a sub-second streaming domain",
+                    domain.name
+                ),
+            ));
+        }
     }
     check_names(app, stream)?;
     if let Some(ext) = PLAY_EXTENSIONS.iter().find(|e| stream.ends_with(*e)) {
@@ -189,16 +217,26 @@ mod tests {
         let key = rts_auth::sign("/live/demo", now, "0", "0", "k1").unwrap();
         let q = format!("auth_key={key}");
         assert_eq!(
-            publish(&c, Some("1.2.3.4"), "live", "demo", &[&q], now).unwrap(),
+            publish(
+                &c,
+                Some("1.2.3.4"),
+                Ingest::Rtmp,
+                "live",
+                "demo",
+                &[&q],
+                now
+            )
+            .unwrap(),
             "push.localhost"
         );
         // Key on the connect URL instead.
-        assert!(publish(&c, None, "live", "demo", &["", &q], now).is_ok());
+        assert!(publish(&c, None, Ingest::Rtmp, "live", "demo", &["", &q], now).is_ok());
         let key2 = rts_auth::sign("/live/demo", now, "0", "0", "k2").unwrap();
         assert!(
             publish(
                 &c,
                 None,
+                Ingest::Rtmp,
                 "live",
                 "demo",
                 &[&format!("auth_key={key2}")],
@@ -206,21 +244,40 @@ mod tests {
             )
             .is_ok()
         );
-        let e = publish(&c, None, "live", "other", &[&q], now).unwrap_err();
+        let e = publish(&c, None, Ingest::Rtmp, "live", "other", &[&q], now).unwrap_err();
         assert!(e.reason.starts_with("invalid md5hash="), "{e:?}");
-        let e = publish(&c, None, "live", "demo", &[""], now).unwrap_err();
+        let e = publish(&c, None, Ingest::Rtmp, "live", "demo", &[""], now).unwrap_err();
         assert!(e.reason.starts_with("missing auth_key"), "{e:?}");
-        let e = publish(&c, None, "live", "demo", &[&q], now + 1441 * 60).unwrap_err();
+        let e = publish(
+            &c,
+            None,
+            Ingest::Rtmp,
+            "live",
+            "demo",
+            &[&q],
+            now + 1441 * 60,
+        )
+        .unwrap_err();
         assert!(e.reason.starts_with("expired timestamp="), "{e:?}");
-        let e = publish(&c, Some("play.localhost"), "live", "demo", &[&q], now).unwrap_err();
+        let e = publish(
+            &c,
+            Some("play.localhost"),
+            Ingest::Rtmp,
+            "live",
+            "demo",
+            &[&q],
+            now,
+        )
+        .unwrap_err();
         assert!(e.reason.contains("streaming domain"), "{e:?}");
-        let e = publish(&c, None, "live", "de mo", &[&q], now).unwrap_err();
+        let e = publish(&c, None, Ingest::Rtmp, "live", "de mo", &[&q], now).unwrap_err();
         assert!(e.reason.contains("stream"), "{e:?}");
         // A name that is also a play URL, even when signed.
         let flv = rts_auth::sign("/live/demo.flv", now, "0", "0", "k1").unwrap();
         let e = publish(
             &c,
             None,
+            Ingest::Rtmp,
             "live",
             "demo.flv",
             &[&format!("auth_key={flv}")],
@@ -228,12 +285,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.reason.contains("ends in .flv"), "{e:?}");
-        assert!(publish(&c, None, "live", "demo.m3u8", &[&q], now).is_err());
+        assert!(publish(&c, None, Ingest::Rtmp, "live", "demo.m3u8", &[&q], now).is_err());
         // A play URL (streaming key) never publishes.
         let play_key = rts_auth::sign("/live/demo", now, "0", "0", "p1").unwrap();
         let e = publish(
             &c,
             None,
+            Ingest::Rtmp,
             "live",
             "demo",
             &[&format!("auth_key={play_key}")],
@@ -278,7 +336,12 @@ mod tests {
         let e = play(&c, None, Protocol::Flv, "live", "demo", &[&q], now).unwrap_err();
         assert!(e.reason.contains("half-second"));
         c.disable_signing();
+        // Its ingest domain then takes WHIP, not RTMP.
+        let e = publish(&c, None, Ingest::Rtmp, "live", "demo", &[""], now).unwrap_err();
+        assert!(e.reason.contains("over WHIP"), "{}", e.reason);
+        assert!(publish(&c, None, Ingest::Whip, "live", "demo", &[""], now).is_ok());
         c.domains[1].latency = Latency::SubSecond;
+        assert!(publish(&c, None, Ingest::Rtmp, "live", "demo", &[""], now).is_ok());
         assert!(play(&c, None, Protocol::Rtmp, "live", "demo", &[""], now).is_ok());
     }
 }

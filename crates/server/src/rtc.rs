@@ -1203,6 +1203,7 @@ impl Backend for Whep<'_> {
             return match access::publish(
                 &self.shared.config,
                 self.host.as_deref(),
+                access::Ingest::Whip,
                 &target.app,
                 &target.stream,
                 &queries,

@@ -286,6 +286,7 @@ impl Conn {
                 let checked = access::publish(
                     &self.shared.config,
                     self.host(),
+                    access::Ingest::Rtmp,
                     &app,
                     &stream,
                     &queries,
