@@ -133,28 +133,9 @@ fn chromium_viewers_play_through_ten_percent_loss() {
 #[test]
 fn gstreamer_webrtcbin_plays_whep() {
     let _serial = serial();
-    // Debian's python3, where python3-gi is installed (a pyenv or venv
-    // python3 first on PATH has no gi).
-    let python = std::path::PathBuf::from("/usr/bin/python3");
-    if !python.is_file() {
-        rts_testkit::skip::<()>("/usr/bin/python3 (Debian's python3 with python3-gi) is missing");
+    let Some(python) = gst_python(&["webrtcbin", "nicesrc", "avdec_h264", "rtph264depay"]) else {
         return;
-    }
-    for element in ["webrtcbin", "nicesrc", "avdec_h264", "rtph264depay"] {
-        if rts_testkit::gst_element(element).is_none() {
-            return;
-        }
-    }
-    let gi = Command::new(&python)
-        .args(["-c", "import gi; gi.require_version('GstWebRTC', '1.0')"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !gi {
-        rts_testkit::skip::<()>(
-            "python3-gi with GstWebRTC is not installed (apt: python3-gi gir1.2-gst-plugins-bad-1.0)",
-        );
-        return;
-    }
+    };
     let s = server(|_| {});
     let Some(_publisher) = publish(&s.signed_rtmp("gst")) else {
         return;

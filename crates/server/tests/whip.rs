@@ -406,3 +406,50 @@ fn a_whip_publisher_back_within_the_grace_period_keeps_its_viewers() {
         "the second publisher's keyframe was decoded: {r}"
     );
 }
+
+/// GStreamer webrtcbin (libnice, x264enc, opusenc) publishing over WHIP;
+/// Chromium plays it back over WHEP and FFmpeg 9 reads its HTTP-FLV.
+#[test]
+fn gstreamer_webrtcbin_publishes_whip() {
+    let Some(python) = gst_python(&["webrtcbin", "nicesrc", "x264enc", "opusenc", "rtph264pay"])
+    else {
+        return;
+    };
+    let Some(ffmpeg) = rts_testkit::modern_ffmpeg() else {
+        return;
+    };
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let s = server(|_| {});
+    let (url, key) = s.whip("gst");
+    let script = rts_testkit::workspace_root().join("tests/gstreamer/whip_publish.py");
+    let mut publisher = ChildGuard::spawn(
+        Command::new(&python)
+            .arg(script)
+            .args([&format!("{url}?auth_key={key}"), "12"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        "webrtcbin whip publish",
+    )
+    .unwrap();
+    s.wait_publishing("gst");
+    let r = whep_play(&node, &dir, &s.signed_whep("gst"));
+    assert_played_back(&r, "GStreamer WHIP", 24.0);
+    let (video, audio) = ffmpeg_reads_flv(&ffmpeg, &s.signed_flv("gst"), 2);
+    eprintln!("FFmpeg 9 read {video} video and {audio} audio frames of HTTP-FLV in 2 s");
+    assert!(video >= 40, "{video} video frames in 2 s");
+    assert!(audio >= 80, "{audio} Opus frames in 2 s");
+    let out = publisher
+        .wait_timeout(Duration::from_secs(60))
+        .expect("whip_publish.py ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no report: {}", rts_testkit::tail(&out.stderr, 2000)));
+    let p: serde_json::Value = serde_json::from_str(line).unwrap();
+    eprintln!("webrtcbin: {p}");
+    assert_eq!(p["ok"], true, "{p}");
+    assert_eq!(p["deleteStatus"], 200, "{p}");
+}

@@ -192,6 +192,28 @@ impl TestServer {
     }
 }
 
+/// Debian's python3 with python3-gi and GstWebRTC, and the GStreamer
+/// `elements`, or a skip (a pyenv or venv python3 first on PATH has no gi).
+pub(crate) fn gst_python(elements: &[&str]) -> Option<std::path::PathBuf> {
+    let python = std::path::PathBuf::from("/usr/bin/python3");
+    if !python.is_file() {
+        return rts_testkit::skip("/usr/bin/python3 (Debian's python3 with python3-gi) is missing");
+    }
+    for element in elements {
+        rts_testkit::gst_element(element)?;
+    }
+    let gi = std::process::Command::new(&python)
+        .args(["-c", "import gi; gi.require_version('GstWebRTC', '1.0')"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !gi {
+        return rts_testkit::skip(
+            "python3-gi with GstWebRTC is not installed (apt: python3-gi gir1.2-gst-plugins-bad-1.0)",
+        );
+    }
+    Some(python)
+}
+
 /// Polls `cond` until it holds (deadline 30 s).
 #[track_caller]
 pub(crate) fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
