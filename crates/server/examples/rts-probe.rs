@@ -31,6 +31,10 @@
 //! viewer S seconds after the first frame was sent, e.g. in the middle of
 //! a 10 s GOP, for a late joiner's `first_frame_ms`.
 //!
+//! `--publish http://…/whip` publishes the same stamped video over WHIP
+//! instead (rts-webrtc's client side; video only, no audio figures), for
+//! the forwarding path WHIP in, WebRTC out.
+//!
 //! Without `--publish` the probe only plays (e.g. `whep-testsrc`), with no
 //! latency samples unless the stream carries the SEI. Progress goes to
 //! stderr. Exit codes: 0 ok, 1 failure (connection, HTTP status, no frame
@@ -62,12 +66,15 @@ use rts_webrtc::{Certificate, Codec, Config, Event, MediaKind, Peer, Role};
 
 #[path = "support/probe_audio.rs"]
 mod probe_audio;
+#[path = "support/probe_whip.rs"]
+mod probe_whip;
 use probe_audio::{AacLoop, AudioReceiver, SyncTally};
 
 const USAGE: &str =
     "usage: rts-probe [--publish RTMP_URL] --play URL [--duration S] [--fps N] [--size WxH]
                  [--gop-seconds S] [--join-after S] [--no-audio]
   --publish  rtmp://host[:port]/app/stream[?auth_key=...]  (omit to only play)
+             http://host[:port]/app/stream/whip[?auth_key=...]  (WHIP, video only)
   --play     http://host[:port]/app/stream/whep[?auth_key=...]  (WebRTC, WHEP)
              http://host[:port]/app/stream.flv[?auth_key=...]   (HTTP-FLV)
   --duration seconds of publishing and playing (default 10, at most 3600)
@@ -162,8 +169,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if let Some(u) = &publish
         && !u.starts_with("rtmp://")
+        && !(u.starts_with("http://") && u.split('?').next().is_some_and(|p| p.ends_with("/whip")))
     {
-        return Err("--publish: an rtmp:// URL".into());
+        return Err("--publish: an rtmp:// URL, or an http:// URL ending in /whip".into());
     }
     if !play.starts_with("http://") {
         return Err(if play.starts_with("https://") {
@@ -249,16 +257,35 @@ struct VideoSource {
     sent_header: bool,
 }
 
+/// One encoded frame, stamped.
+struct Encoded {
+    /// NAL units in order, the wall-clock SEI before the first slice.
+    nals: Vec<Bytes>,
+    sps: Option<Bytes>,
+    pps: Option<Bytes>,
+    keyframe: bool,
+    /// Media time in ms.
+    ts: u32,
+}
+
 impl VideoSource {
-    /// Encodes frame `n` and queues it (after the sequence header, the
-    /// first time); false when the session no longer takes media.
-    fn send(
-        &mut self,
-        n: u32,
-        args: &Args,
-        client: &mut ClientSession,
-        shared: &Shared,
-    ) -> anyhow::Result<bool> {
+    fn new(args: &Args) -> anyhow::Result<VideoSource> {
+        let gop_frames = ((args.gop_seconds * f64::from(args.fps)).round() as u32).max(1);
+        let cfg = EncoderConfig::new()
+            .bitrate(BitRate::from_bps(1_000_000))
+            .max_frame_rate(FrameRate::from_hz(args.fps as f32))
+            .profile(Profile::Baseline)
+            .skip_frames(false)
+            .intra_frame_period(IntraFramePeriod::from_num_frames(gop_frames));
+        Ok(VideoSource {
+            encoder: Encoder::with_api_config(OpenH264API::from_source(), cfg)?,
+            sent_header: false,
+        })
+    }
+
+    /// Encodes frame `n` and stamps it with the wall-clock SEI, as late as
+    /// possible (right before it goes out); records the send time.
+    fn encode(&mut self, n: u32, args: &Args, shared: &Shared) -> anyhow::Result<Encoded> {
         let bs = self.encoder.encode(&pattern(n, args.width, args.height))?;
         let au = Bytes::from(bs.to_vec());
         let mut nals = Vec::new();
@@ -284,8 +311,40 @@ impl VideoSource {
                 _ => {}
             }
         }
+        let sent_us = wall_us();
+        let first_vcl = nals
+            .iter()
+            .position(|n| matches!(n.first().map(|b| b & 0x1f), Some(1..=5)))
+            .unwrap_or(nals.len());
+        nals.insert(first_vcl, Bytes::from(sei::build_wallclock(sent_us)));
+        let ts = (u64::from(n) * 1000 / u64::from(args.fps)) as u32;
+        if let Ok(mut m) = shared.video_sent.lock() {
+            m.insert(sent_us, ts);
+        }
+        shared.frames_sent.fetch_add(1, Ordering::Relaxed);
+        shared.started.store(true, Ordering::Relaxed);
+        Ok(Encoded {
+            nals,
+            sps,
+            pps,
+            keyframe,
+            ts,
+        })
+    }
+
+    /// Encodes frame `n` and queues it on the RTMP session (after the
+    /// sequence header, the first time); false when the session no longer
+    /// takes media.
+    fn send(
+        &mut self,
+        n: u32,
+        args: &Args,
+        client: &mut ClientSession,
+        shared: &Shared,
+    ) -> anyhow::Result<bool> {
+        let f = self.encode(n, args, shared)?;
         if !self.sent_header {
-            let (Some(sps), Some(pps)) = (sps, pps) else {
+            let (Some(sps), Some(pps)) = (f.sps, f.pps) else {
                 return Ok(true); // the first output always has them
             };
             let record = AvcDecoderConfigurationRecord::from_parameter_sets(sps, vec![pps])?;
@@ -296,37 +355,18 @@ impl VideoSource {
             client.send_media(RtmpKind::Video, 0, body.freeze());
             self.sent_header = true;
         }
-        // The send time, stamped as late as possible: after encoding,
-        // right before the frame goes to the socket.
-        let sent_us = wall_us();
-        let sei_nal = sei::build_wallclock(sent_us);
         let mut body = BytesMut::new();
-        let ft = if keyframe {
+        let ft = if f.keyframe {
             FrameType::Key
         } else {
             FrameType::Inter
         };
         VideoTagHeader::avc(ft, VideoPacketType::CodedFrames, 0).encode(&mut body)?;
-        let first_vcl = nals
-            .iter()
-            .position(|n| matches!(n.first().map(|b| b & 0x1f), Some(1..=5)))
-            .unwrap_or(nals.len());
-        for (i, nal) in nals.iter().enumerate() {
-            if i == first_vcl {
-                body.put_u32(sei_nal.len() as u32);
-                body.put_slice(&sei_nal);
-            }
+        for nal in &f.nals {
             body.put_u32(nal.len() as u32);
             body.put_slice(nal);
         }
-        let ts = (u64::from(n) * 1000 / u64::from(args.fps)) as u32;
-        if let Ok(mut m) = shared.video_sent.lock() {
-            m.insert(sent_us, ts);
-        }
-        let ok = client.send_media(RtmpKind::Video, ts, body.freeze());
-        shared.frames_sent.fetch_add(1, Ordering::Relaxed);
-        shared.started.store(true, Ordering::Relaxed);
-        Ok(ok)
+        Ok(client.send_media(RtmpKind::Video, f.ts, body.freeze()))
     }
 }
 
@@ -385,17 +425,7 @@ fn publish(url: &str, args: &Args, shared: &Shared) -> anyhow::Result<()> {
     }
     eprintln!("rts-probe: publishing {url}");
 
-    let gop_frames = ((args.gop_seconds * f64::from(args.fps)).round() as u32).max(1);
-    let cfg = EncoderConfig::new()
-        .bitrate(BitRate::from_bps(1_000_000))
-        .max_frame_rate(FrameRate::from_hz(args.fps as f32))
-        .profile(Profile::Baseline)
-        .skip_frames(false)
-        .intra_frame_period(IntraFramePeriod::from_num_frames(gop_frames));
-    let mut video = VideoSource {
-        encoder: Encoder::with_api_config(OpenH264API::from_source(), cfg)?,
-        sent_header: false,
-    };
+    let mut video = VideoSource::new(args)?;
     let audio = if args.audio {
         let aac = AacLoop::load()?;
         let mut body = BytesMut::new();
@@ -866,7 +896,12 @@ fn run(args: Args) -> anyhow::Result<bool> {
             ..args.clone()
         };
         std::thread::spawn(move || {
-            if let Err(e) = publish(&url, &args, &shared)
+            let published = if url.starts_with("rtmp://") {
+                publish(&url, &args, &shared)
+            } else {
+                probe_whip::publish(&url, &args, &shared)
+            };
+            if let Err(e) = published
                 && let Ok(mut f) = shared.failed.lock()
             {
                 *f = Some(format!("publish: {e:#}"));
@@ -892,7 +927,11 @@ fn run(args: Args) -> anyhow::Result<bool> {
         .enable_all()
         .build()?;
     let mut tally = Tally::default();
-    if whep && args.audio && args.publish.is_some() {
+    let rtmp_publish = args
+        .publish
+        .as_deref()
+        .is_some_and(|u| u.starts_with("rtmp://"));
+    if whep && args.audio && rtmp_publish {
         tally.audio = Some(AudioReceiver::new()?);
     }
     let until = PlayUntil {

@@ -146,3 +146,33 @@ fn probe_late_joiner_to_a_10_s_gop() {
         "the first frame is the cached keyframe, sent about 3 s before: {v}"
     );
 }
+
+/// The probe publishing over WHIP (rts-webrtc's client side, rts-rtp's
+/// packetizer) and playing over WHEP: the server forwards the publisher's
+/// packets, and the wall-clock SEI of (nearly) every frame arrives.
+#[test]
+fn probe_publishes_over_whip_and_plays_the_forwarded_stream() {
+    let s = server(|_| {});
+    let (whip, key) = s.whip("pw");
+    let publish = format!("{whip}?auth_key={key}");
+    let play = s.signed_whep("pw");
+    let v = common::run_probe(&[
+        "--publish",
+        &publish,
+        "--play",
+        &play,
+        "--duration",
+        "4",
+        "--size",
+        "320x180",
+    ]);
+    eprintln!("whip -> whep: {v}");
+    let sent = v["frames_sent"].as_u64().unwrap();
+    let received = v["frames_received"].as_u64().unwrap();
+    let samples = v["samples"].as_u64().unwrap();
+    assert!(sent >= 60, "{v}");
+    assert!(received * 10 >= sent * 8, "at least 80% of the frames: {v}");
+    assert!(samples * 10 >= received * 9, "the SEI is forwarded: {v}");
+    let p50 = v["latency_ms"]["p50"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 < 1000.0, "p50 {p50} ms: {v}");
+}
