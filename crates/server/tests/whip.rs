@@ -453,3 +453,87 @@ fn gstreamer_webrtcbin_publishes_whip() {
     assert_eq!(p["ok"], true, "{p}");
     assert_eq!(p["deleteStatus"], 200, "{p}");
 }
+
+/// "Try RTS": the embedded publish page (`/publish/{app}/{stream}?auth_key=…`)
+/// publishes Chromium's fake camera and microphone over WHIP and shows the
+/// outgoing figures; its player link plays the stream in the server's own
+/// player; without a valid ingest key the page is refused with the reason.
+#[test]
+fn the_publish_page_publishes_the_camera_and_links_a_working_player() {
+    let Some((node, dir)) = browser() else { return };
+    let _serial = serial();
+    let s = server(|_| {});
+    let (status, body) = http_get(s.http, "/publish/live/page", &[]);
+    assert_eq!(status, 403, "no key");
+    assert!(String::from_utf8_lossy(&body).contains("cannot publish"));
+    let (_, key) = s.whip("page");
+    let path = format!("/publish/live/page?auth_key={key}");
+    let (status, body) = http_get(s.http, &path, &[]);
+    assert_eq!(status, 200);
+    let html = String::from_utf8_lossy(&body);
+    let player = html
+        .split("<meta name=\"rts-player\" content=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the page names its player")
+        .to_owned();
+    assert!(
+        player.starts_with("/play/live/page?vhost=") && player.contains("auth_key="),
+        "{player}"
+    );
+
+    let mut publisher = ChildGuard::spawn(
+        Command::new(&node)
+            .current_dir(&dir)
+            .arg("publish_page.js")
+            .args([&format!("http://{}{path}", s.http), "10"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        "publish page",
+    )
+    .unwrap();
+    s.wait_publishing("page");
+    let played = node_json(
+        &node,
+        &dir,
+        "player_page.js",
+        &[&format!("http://{}{player}", s.http), "--frames", "30"],
+        Duration::from_secs(60),
+    );
+    eprintln!("player from the publish page's link: {played}");
+    assert_eq!(played["ok"], true, "{played}");
+    assert_eq!(played["videoCodec"], "video/H264", "{played}");
+
+    let out = publisher
+        .wait_timeout(Duration::from_secs(60))
+        .expect("publish_page.js ends");
+    let line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no report: {}", rts_testkit::tail(&out.stderr, 2000)));
+    let p: serde_json::Value = serde_json::from_str(&line).unwrap();
+    eprintln!("publish page: {p}");
+    assert_eq!(p["ok"], true, "{p}");
+    assert_eq!(p["pageErrors"], serde_json::json!([]), "{p}");
+    let st = &p["stats"];
+    assert_eq!(st["videoCodec"], "video/H264", "{p}");
+    assert_eq!(st["audioCodec"], "audio/opus", "{p}");
+    assert!(
+        st["width"].as_u64().unwrap_or(0) > 0,
+        "resolution shown: {p}"
+    );
+    assert!(
+        st["videoKbps"].as_f64().unwrap_or(0.0) > 0.0,
+        "bitrate shown: {p}"
+    );
+    assert!(
+        st["rttMs"].is_number(),
+        "round trip shown (RTCP from the server): {p}"
+    );
+    assert_eq!(p["deleteStatus"], 200, "Stop ends the session: {p}");
+    wait_for("the stream to end after Stop", || {
+        s.stream("page").is_none_or(|v| v["publishing"] == false)
+    });
+}
