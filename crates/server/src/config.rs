@@ -353,6 +353,13 @@ pub struct Domain {
     /// Streaming domains: latency mode (default sub-second).
     #[serde(default)]
     pub latency: Latency,
+    /// Streaming domains: stream relay. Every stream published on this
+    /// domain's ingest domain is also published, inside the process, into
+    /// this other ingest domain, whose streaming domains then play it (over
+    /// RTMP, FLV, and with their own features): how a half-second domain
+    /// gets a sub-second domain's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
     /// Whether URLs must carry a valid auth_key (default true).
     #[serde(default = "yes")]
     pub signing: bool,
@@ -394,6 +401,7 @@ impl Domain {
             kind,
             ingest: None,
             latency: Latency::SubSecond,
+            relay: None,
             signing: true,
             primary_key: None,
             secondary_key: None,
@@ -568,6 +576,12 @@ impl Config {
                             "only a streaming domain names its ingest domain",
                         ));
                     }
+                    if d.relay.is_some() {
+                        return Err(invalid(
+                            field("relay"),
+                            "only a streaming domain relays (its ingest domain's streams)",
+                        ));
+                    }
                 }
                 DomainKind::Streaming => {
                     let Some(ing) = &d.ingest else {
@@ -595,8 +609,32 @@ impl Config {
                             ));
                         }
                     }
+                    if let Some(to) = &d.relay {
+                        let target = self
+                            .domains
+                            .iter()
+                            .find(|x| x.name.eq_ignore_ascii_case(to));
+                        if !target.is_some_and(|t| t.kind == DomainKind::Ingest) {
+                            return Err(invalid(
+                                field("relay"),
+                                format!("{to:?} is not a configured ingest domain"),
+                            ));
+                        }
+                        if to.eq_ignore_ascii_case(ing) {
+                            return Err(invalid(
+                                field("relay"),
+                                format!("{to:?} is this domain's own ingest domain"),
+                            ));
+                        }
+                    }
                 }
             }
+        }
+        if let Some(from) = self.relay_cycle() {
+            return Err(invalid(
+                "domain.relay",
+                format!("relays from {from:?} come back to it; a stream would be relayed forever"),
+            ));
         }
         for kind in [DomainKind::Ingest, DomainKind::Streaming] {
             let n = self
@@ -773,6 +811,45 @@ impl Config {
             .or_else(|| self.domains.iter().position(|d| d.kind == kind))
     }
 
+    /// The ingest domains `ingest`'s streams are relayed into (by its
+    /// streaming domains' `relay`).
+    pub fn relays_from(&self, ingest: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .domains
+            .iter()
+            .filter(|d| {
+                d.kind == DomainKind::Streaming
+                    && d.ingest
+                        .as_deref()
+                        .is_some_and(|i| i.eq_ignore_ascii_case(ingest))
+            })
+            .filter_map(|d| d.relay.as_deref())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// An ingest domain whose relays lead back to it, if any.
+    fn relay_cycle(&self) -> Option<&str> {
+        for start in self.domains.iter().filter(|d| d.kind == DomainKind::Ingest) {
+            let start = start.name.as_str();
+            let mut seen = vec![start];
+            let mut frontier = self.relays_from(start);
+            while let Some(next) = frontier.pop() {
+                if next.eq_ignore_ascii_case(start) {
+                    return Some(start);
+                }
+                if seen.iter().any(|s| s.eq_ignore_ascii_case(next)) {
+                    continue;
+                }
+                seen.push(next);
+                frontier.extend(self.relays_from(next));
+            }
+        }
+        None
+    }
+
     /// The default domain of a kind (unknown hosts map to it).
     pub fn default_domain(&self, kind: DomainKind) -> Option<&Domain> {
         self.default_index(kind).and_then(|i| self.domains.get(i))
@@ -899,6 +976,7 @@ name = "play.localhost"
 kind = "streaming"
 ingest = "push.localhost" # the ingest domain whose streams it plays
 latency = "sub-second"    # or "half-second" (WHIP in, WebRTC out only)
+# relay = "push2.localhost" # also publish its streams into that ingest domain
 signing = true
 validity_minutes = 1440
 cors_origin = "*"
@@ -929,6 +1007,31 @@ mod tests {
 
     fn err(text: &str) -> String {
         Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn relays_must_name_another_ingest_domain_and_never_loop() {
+        let two = "[[domain]]\nname='a'\nkind='ingest'\n[[domain]]\nname='b'\nkind='ingest'\n\
+            [[domain]]\nname='half'\nkind='streaming'\ningest='a'\nlatency='half-second'\n";
+        let ok = Config::parse(&format!("{two}relay='b'\n")).unwrap();
+        assert_eq!(ok.relays_from("a"), ["b"]);
+        assert!(ok.relays_from("b").is_empty());
+        assert_eq!(
+            err(&format!("{two}relay='half'\n")),
+            "config: domain[2].relay: \"half\" is not a configured ingest domain"
+        );
+        assert_eq!(
+            err(&format!("{two}relay='a'\n")),
+            "config: domain[2].relay: \"a\" is this domain's own ingest domain"
+        );
+        let cycle = format!(
+            "{two}relay='b'\n[[domain]]\nname='back'\nkind='streaming'\ningest='b'\nrelay='a'\n"
+        );
+        assert!(err(&cycle).contains("come back to it"), "{}", err(&cycle));
+        assert!(
+            err("[[domain]]\nname='a'\nkind='ingest'\nrelay='a'\n")
+                .contains("only a streaming domain relays")
+        );
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub mod hub;
 mod ingest;
 mod io;
 pub mod metrics;
+mod relay;
 mod rtc;
 mod rtmp;
 mod tls;
@@ -239,6 +240,9 @@ impl Server {
                 }
             }
         });
+
+        // Stream relays (`relay = ...` on streaming domains).
+        tasks.spawn(relay::run(shared.clone(), stop_rx.clone()));
 
         // ICE-TCP connections (when `[webrtc] ice_tcp`).
         let tcp_shared = shared.clone();

@@ -537,3 +537,88 @@ fn the_publish_page_publishes_the_camera_and_links_a_working_player() {
         s.stream("page").is_none_or(|v| v["publishing"] == false)
     });
 }
+
+/// Half-second mode with a stream relay: FFmpeg 9 publishes over WHIP to
+/// the ingest domain of a half-second streaming domain, which refuses FLV
+/// plays and relays into a second ingest domain; that domain's sub-second
+/// streaming domain plays the stream over HTTP-FLV (FFmpeg 9 decodes it),
+/// and an RTMP publish to the half-second side is refused with the WHIP URL.
+#[test]
+fn a_half_second_domain_relays_into_a_sub_second_one() {
+    use rts_server::config::{DomainKind, Latency};
+    let Some(ffmpeg) = rts_testkit::modern_ffmpeg() else {
+        return;
+    };
+    let _serial = serial();
+    const RELAY_INGEST_KEY: &str = "relay-ingest-key";
+    const SUB_KEY: &str = "sub-play-key";
+    let s = server(|c| {
+        // play.localhost (the default streaming domain) becomes half-second
+        // and relays push.localhost's streams into relay.localhost.
+        for d in &mut c.domains {
+            if d.kind == DomainKind::Streaming {
+                d.latency = Latency::HalfSecond;
+                d.relay = Some("relay.localhost".into());
+            }
+        }
+        let mut relay_in = c.domains[0].clone();
+        relay_in.name = "relay.localhost".into();
+        relay_in.default = false;
+        relay_in.primary_key = Some(RELAY_INGEST_KEY.into());
+        relay_in.secondary_key = None;
+        let mut sub = c.domains[1].clone();
+        sub.name = "sub.localhost".into();
+        sub.ingest = Some("relay.localhost".into());
+        sub.latency = Latency::SubSecond;
+        sub.relay = None;
+        sub.default = false;
+        sub.primary_key = Some(SUB_KEY.into());
+        sub.secondary_key = None;
+        c.domains.push(relay_in);
+        c.domains.push(sub);
+    });
+    // RTMP into the half-second side: refused, naming WHIP.
+    let out = rts_testkit::run(
+        Command::new(&ffmpeg)
+            .args(["-hide_banner", "-v", "error", "-re", "-f", "lavfi"])
+            .args(["-i", "testsrc2=size=320x180:rate=30", "-t", "2"])
+            .args(["-c:v", "libx264", "-f", "flv", &s.signed_rtmp("rtmpx")]),
+        "ffmpeg rtmp publish",
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert!(
+        !out.status.success(),
+        "RTMP publish to a half-second-only ingest domain"
+    );
+
+    let (url, key) = s.whip("half");
+    let _publisher = ffmpeg_whip(&ffmpeg, &url, &key, "640x360");
+    s.wait_publishing("half");
+    wait_for("the relayed stream", || {
+        s.hub_streams()
+            .iter()
+            .any(|i| i.domain == "relay.localhost" && i.stream == "half" && i.publishing)
+    });
+    // The half-second domain refuses FLV.
+    let (status, body) = http_get(
+        s.http,
+        &format!(
+            "/live/half.flv?auth_key={}",
+            sign("/live/half.flv", now(), PLAY_KEY)
+        ),
+        &[],
+    );
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("half-second"));
+    // The sub-second domain fed by the relay plays it.
+    let flv = format!(
+        "http://{}/live/half.flv?vhost=sub.localhost&auth_key={}",
+        s.http,
+        sign("/live/half.flv", now(), SUB_KEY)
+    );
+    let (video, audio) = ffmpeg_reads_flv(&ffmpeg, &flv, 2);
+    eprintln!("relayed HTTP-FLV: {video} video and {audio} audio frames in 2 s");
+    assert!(video >= 40, "{video} video frames in 2 s");
+    assert!(audio >= 80, "{audio} Opus frames in 2 s");
+}
