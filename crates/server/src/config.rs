@@ -360,6 +360,11 @@ pub struct Domain {
     /// gets a sub-second domain's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay: Option<String>,
+    /// Ingest domains: every stream published here is also pushed over
+    /// RTMP to each of these (`rtmp://host[:port]/app`, the stream's name
+    /// appended), reconnecting with back-off while the stream lasts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub push: Vec<Push>,
     /// Whether URLs must carry a valid auth_key (default true).
     #[serde(default = "yes")]
     pub signing: bool,
@@ -380,6 +385,21 @@ pub struct Domain {
     #[serde(default)]
     pub default: bool,
 }
+
+/// A remote RTMP server an ingest domain pushes its streams to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Push {
+    /// `rtmp://host[:port]/app`; the stream is published as `app/{stream}`.
+    pub url: String,
+    /// The remote's ingest key, when it signs URLs as rts does (auth_key
+    /// Type A over `/{app}/{stream}`); none: the URL as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// Most push targets per ingest domain.
+pub const MAX_PUSHES: usize = 8;
 
 fn yes() -> bool {
     true
@@ -402,6 +422,7 @@ impl Domain {
             ingest: None,
             latency: Latency::SubSecond,
             relay: None,
+            push: Vec::new(),
             signing: true,
             primary_key: None,
             secondary_key: None,
@@ -582,8 +603,32 @@ impl Config {
                             "only a streaming domain relays (its ingest domain's streams)",
                         ));
                     }
+                    if d.push.len() > MAX_PUSHES {
+                        return Err(invalid(
+                            field("push"),
+                            format!("{} targets; at most {MAX_PUSHES}", d.push.len()),
+                        ));
+                    }
+                    for p in &d.push {
+                        let rest = p.url.strip_prefix("rtmp://").unwrap_or("");
+                        let ok = rest.split_once('/').is_some_and(|(host, app)| {
+                            !host.is_empty() && !app.is_empty() && !app.contains('/')
+                        });
+                        if !ok {
+                            return Err(invalid(
+                                field("push"),
+                                format!("{:?} is not rtmp://host[:port]/app", p.url),
+                            ));
+                        }
+                    }
                 }
                 DomainKind::Streaming => {
+                    if !d.push.is_empty() {
+                        return Err(invalid(
+                            field("push"),
+                            "only an ingest domain pushes (its streams); put push on the ingest domain",
+                        ));
+                    }
                     let Some(ing) = &d.ingest else {
                         return Err(invalid(
                             field("ingest"),
@@ -970,6 +1015,8 @@ signing = true            # URLs need ?auth_key=...
 # primary_key = "..."     # random when absent (printed at start-up)
 # secondary_key = "..."   # accepted too, for key rotation
 validity_minutes = 1440
+# push = [{ url = "rtmp://other.example.com/live" }]  # also push every stream there
+#                                  # (key = "..." signs it for a remote rts)
 
 [[domain]]
 name = "play.localhost"

@@ -187,6 +187,27 @@ pub struct StreamInfo {
     pub uptime_s: f64,
     /// The WebRTC conversion branch and its metering.
     pub conversion: Conversion,
+    /// Pushes of this stream to remote RTMP servers (the ingest domain's
+    /// `push`).
+    pub pushes: Vec<PushStatus>,
+}
+
+/// One push of a stream to a remote RTMP server, as the API shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PushStatus {
+    /// The remote, `rtmp://host[:port]/app/{stream}` (without a key).
+    pub url: String,
+    /// `connecting`, `publishing`, `retrying` (waiting out the back-off) or
+    /// `ended` (the stream ended).
+    pub state: String,
+    /// Connections tried so far.
+    pub attempts: u64,
+    /// Times it reached `publishing`.
+    pub connects: u64,
+    /// Why the last connection ended or failed.
+    pub last_error: Option<String>,
+    /// Bytes of media sent, over every connection.
+    pub bytes_out: u64,
 }
 
 /// The WebRTC conversion branch of a stream (docs/conversion.md), as the
@@ -268,6 +289,7 @@ struct State {
     media: Media,
     conversion: Conversion,
     webrtc_viewers: u64,
+    pushes: Vec<PushStatus>,
 }
 
 #[derive(Debug)]
@@ -385,6 +407,7 @@ impl Hub {
                         media: Media::default(),
                         conversion: Conversion::default(),
                         webrtc_viewers: 0,
+                        pushes: Vec::new(),
                     }),
                     bytes_out: AtomicU64::new(0),
                 })
@@ -513,6 +536,27 @@ impl Hub {
         Some(info(&s, now))
     }
 
+    /// Updates the API's view of the push of `key` to `url`.
+    pub fn update_push(&self, key: &StreamKey, url: &str, f: impl FnOnce(&mut PushStatus)) {
+        let Some(stream) = lock(&self.inner.streams).get(key).cloned() else {
+            return;
+        };
+        let mut s = lock(&stream.state);
+        let i = match s.pushes.iter().position(|p| p.url == url) {
+            Some(i) => i,
+            None => {
+                s.pushes.push(PushStatus {
+                    url: url.to_owned(),
+                    ..PushStatus::default()
+                });
+                s.pushes.len().saturating_sub(1)
+            }
+        };
+        if let Some(p) = s.pushes.get_mut(i) {
+            f(p);
+        }
+    }
+
     /// Updates what the API shows of a stream's WebRTC side: its conversion
     /// branch and the number of WebRTC viewers. Nothing happens for a stream
     /// the hub no longer has.
@@ -577,6 +621,7 @@ fn info(stream: &StreamShared, now: Instant) -> StreamInfo {
         viewers,
         uptime_s: (uptime * 10.0).round() / 10.0,
         conversion: s.conversion.clone(),
+        pushes: s.pushes.clone(),
     }
 }
 

@@ -75,6 +75,7 @@ pub mod hub;
 mod ingest;
 mod io;
 pub mod metrics;
+mod push;
 mod relay;
 mod rtc;
 mod rtmp;
@@ -243,6 +244,8 @@ impl Server {
 
         // Stream relays (`relay = ...` on streaming domains).
         tasks.spawn(relay::run(shared.clone(), stop_rx.clone()));
+        // Pushes to remote RTMP servers (`push = ...` on ingest domains).
+        tasks.spawn(push::run(shared.clone(), stop_rx.clone()));
 
         // ICE-TCP connections (when `[webrtc] ice_tcp`).
         let tcp_shared = shared.clone();
