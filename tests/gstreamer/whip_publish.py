@@ -12,21 +12,12 @@ webrtcbin's stats say: 1.22 does not name their kind); exit 0 when RTP
 went out.
 
 Needs what whep_play.py needs, plus gstreamer1.0-plugins-ugly (x264enc)
-and gstreamer1.0-plugins-good (rtph264pay, opus).
+and gstreamer1.0-plugins-good (rtph264pay, opus); see webrtcbin.py.
 """
 import json
 import sys
-import time
-import urllib.parse
 
-import gi
-
-gi.require_version("Gst", "1.0")
-gi.require_version("GstWebRTC", "1.0")
-gi.require_version("GstSdp", "1.0")
-from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
-
-from whep_play import request, take_ref  # noqa: E402
+from webrtcbin import Gst, GstWebRTC, Session
 
 PIPELINE = (
     "webrtcbin name=wb bundle-policy=max-bundle "
@@ -40,83 +31,17 @@ PIPELINE = (
 )
 
 
-class Publisher:
+class Publisher(Session):
     def __init__(self, url, seconds):
-        self.url, self.seconds = url, seconds
-        self.t0 = time.monotonic()
-        self.out = {"url": url, "ok": False}
-        self.loop = GLib.MainLoop()
-        self.pipe = Gst.parse_launch(PIPELINE)
-        self.wb = self.pipe.get_by_name("wb")
-        ice = self.wb.get_property("ice-agent")
-        take_ref(ice)
-        self.ice = ice
-        ice.emit("add-local-ip-address", "127.0.0.1")
-        self.wb.connect("on-negotiation-needed", self.on_negotiation_needed)
-        self.wb.connect("notify::ice-gathering-state", self.on_gathering)
-        self.wb.connect("notify::connection-state", self.on_connection)
-        bus = self.pipe.get_bus()
-        bus.add_signal_watch()
-        bus.connect("message::error", self.on_error)
-        self.posted = False
-        self.location = None
+        pipe = Gst.parse_launch(PIPELINE)
+        super().__init__(url, seconds, pipe, pipe.get_by_name("wb"))
 
-    def ms(self):
-        return round((time.monotonic() - self.t0) * 1000)
-
-    def fail(self, why):
-        self.out.setdefault("error", why)
-        self.loop.quit()
-
-    def on_error(self, _bus, msg):
-        err, dbg = msg.parse_error()
-        self.fail(f"{err.message} ({dbg})")
-
-    def on_negotiation_needed(self, wb):
+    def before_offer(self, wb):
         # Publish only: every transceiver sends.
         i = 0
         while (t := wb.emit("get-transceiver", i)) is not None:
             t.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
             i += 1
-        promise = Gst.Promise.new_with_change_func(self.on_offer, None)
-        wb.emit("create-offer", None, promise)
-
-    def on_offer(self, promise, _):
-        reply = promise.get_reply()
-        offer = reply.get_value("offer") if reply is not None and reply.has_field("offer") else None
-        if offer is None:
-            self.out.setdefault("offerErrors", []).append(reply.to_string() if reply else None)
-            return
-        self.wb.emit("set-local-description", offer, Gst.Promise.new())
-
-    def on_gathering(self, wb, _pspec):
-        done = wb.get_property("ice-gathering-state") == GstWebRTC.WebRTCICEGatheringState.COMPLETE
-        if done and not self.posted:
-            self.posted = True
-            GLib.idle_add(self.post)
-
-    def post(self):
-        offer = self.wb.get_property("local-description").sdp.as_text()
-        status, headers, body = request("POST", self.url, offer.encode(),
-                                        {"Content-Type": "application/sdp"})
-        self.out["postStatus"] = status
-        if status != 201:
-            self.fail(f"POST {status}: {body[:300]}")
-            return False
-        loc = headers.get("Location") or headers.get("location")
-        self.location = urllib.parse.urljoin(self.url, loc) if loc else None
-        _, sdp = GstSdp.SDPMessage.new_from_text(body)
-        answer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, sdp)
-        self.wb.emit("set-remote-description", answer, Gst.Promise.new())
-        return False
-
-    def on_connection(self, wb, _pspec):
-        state = wb.get_property("connection-state")
-        if state == GstWebRTC.WebRTCPeerConnectionState.CONNECTED and "connectedMs" not in self.out:
-            self.out["connectedMs"] = self.ms()
-            GLib.timeout_add(int(self.seconds * 1000), self.finish)
-        elif state == GstWebRTC.WebRTCPeerConnectionState.FAILED:
-            self.fail("connection failed")
 
     def sent(self):
         """RTP packets sent, from webrtcbin's outbound-rtp stats."""
@@ -139,18 +64,9 @@ class Publisher:
 
     def finish(self):
         self.out["rtpSent"] = self.sent()
-        if self.location:
-            self.out["deleteStatus"] = request("DELETE", self.location)[0]
         self.out["ok"] = self.out["rtpSent"] > 0
-        self.loop.quit()
+        self.done()
         return False
-
-    def run(self, limit):
-        self.pipe.set_state(Gst.State.PLAYING)
-        GLib.timeout_add(int(limit * 1000), lambda: self.fail(f"no result within {limit} s") or False)
-        self.loop.run()
-        self.pipe.set_state(Gst.State.NULL)
-        return self.out
 
 
 def main():

@@ -1198,43 +1198,24 @@ impl Backend for Whep<'_> {
         if let Some(b) = &bearer {
             queries.push(b);
         }
-        let metrics = self.shared.hub.metrics();
-        if target.kind == Kind::Whip {
-            return match access::publish(
-                &self.shared.config,
-                self.host.as_deref(),
-                access::Ingest::Whip,
-                &target.app,
-                &target.stream,
-                &queries,
-                access::unix_now(),
-            ) {
-                Ok(domain) => {
-                    self.ingest = Some(domain);
-                    Ok(())
-                }
-                Err(access::Refusal { kind, reason: why }) => {
-                    metrics.error(kind);
-                    tracing::info!(
-                        app = target.app,
-                        stream = target.stream,
-                        "whip refused: {why}"
-                    );
-                    Err(Denied::forbidden(why))
-                }
-            };
-        }
-        match access::play(
+        let (config, host, now) = (
             &self.shared.config,
             self.host.as_deref(),
-            UrlProtocol::Artc,
-            &target.app,
-            &target.stream,
-            &queries,
             access::unix_now(),
-        ) {
-            Ok(play) => {
-                self.ingest = Some(play.ingest);
+        );
+        let (app, stream) = (&target.app, &target.stream);
+        let checked = if target.kind == Kind::Whip {
+            access::publish(
+                config,
+                host,
+                access::Ingest::Whip,
+                app,
+                stream,
+                &queries,
+                now,
+            )
+        } else {
+            access::play(config, host, UrlProtocol::Artc, app, stream, &queries, now).map(|play| {
                 let passthrough = crate::config::query_param(query, "passthrough")
                     .is_some_and(|v| v == "1" || v == "true");
                 self.delivery = if passthrough {
@@ -1242,15 +1223,22 @@ impl Backend for Whep<'_> {
                 } else {
                     Delivery::Converted
                 };
+                play.ingest
+            })
+        };
+        match checked {
+            Ok(ingest) => {
+                self.ingest = Some(ingest);
                 Ok(())
             }
             Err(access::Refusal { kind, reason: why }) => {
-                metrics.error(kind);
-                tracing::info!(
-                    app = target.app,
-                    stream = target.stream,
-                    "whep refused: {why}"
-                );
+                self.shared.hub.metrics().error(kind);
+                let what = if target.kind == Kind::Whip {
+                    "whip"
+                } else {
+                    "whep"
+                };
+                tracing::info!(app, stream, "{what} refused: {why}");
                 Err(Denied::forbidden(why))
             }
         }

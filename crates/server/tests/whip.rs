@@ -202,6 +202,26 @@ fn ffmpeg_whip_sized(
     ChildGuard::spawn(&mut cmd, "ffmpeg whip").unwrap()
 }
 
+/// Waits (60 s at most) for a publisher driver to end and returns the JSON
+/// report it printed last.
+fn report(publisher: &mut ChildGuard, what: &str) -> serde_json::Value {
+    let out = publisher
+        .wait_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            panic!(
+                "{what}: no report: {}",
+                rts_testkit::tail(&out.stderr, 2000)
+            )
+        });
+    serde_json::from_str(line).unwrap()
+}
+
 /// Chromium plays `url` over WHEP for [`WINDOW`] seconds.
 fn whep_play(node: &Path, dir: &Path, url: &str) -> serde_json::Value {
     let r = node_json(
@@ -330,16 +350,7 @@ fn chromium_publishes_whip_and_plays_it_back() {
     assert!(video >= 30, "{video} video frames in 2 s");
     assert!(audio >= 80, "{audio} Opus frames in 2 s");
 
-    let out = publisher
-        .wait_timeout(Duration::from_secs(60))
-        .expect("whip_publish.js ends");
-    let line = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no report: {}", rts_testkit::tail(&out.stderr, 2000)));
-    let p: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let p = report(&mut publisher, "whip_publish.js ends");
     eprintln!("whip_publish: {p}");
     assert_eq!(p["ok"], true, "{p}");
     assert_eq!(
@@ -439,16 +450,7 @@ fn gstreamer_webrtcbin_publishes_whip() {
     eprintln!("FFmpeg 9 read {video} video and {audio} audio frames of HTTP-FLV in 2 s");
     assert!(video >= 40, "{video} video frames in 2 s");
     assert!(audio >= 80, "{audio} Opus frames in 2 s");
-    let out = publisher
-        .wait_timeout(Duration::from_secs(60))
-        .expect("whip_publish.py ends");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no report: {}", rts_testkit::tail(&out.stderr, 2000)));
-    let p: serde_json::Value = serde_json::from_str(line).unwrap();
+    let p = report(&mut publisher, "whip_publish.py ends");
     eprintln!("webrtcbin: {p}");
     assert_eq!(p["ok"], true, "{p}");
     assert_eq!(p["deleteStatus"], 200, "{p}");
@@ -504,16 +506,7 @@ fn the_publish_page_publishes_the_camera_and_links_a_working_player() {
     assert_eq!(played["ok"], true, "{played}");
     assert_eq!(played["videoCodec"], "video/H264", "{played}");
 
-    let out = publisher
-        .wait_timeout(Duration::from_secs(60))
-        .expect("publish_page.js ends");
-    let line = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no report: {}", rts_testkit::tail(&out.stderr, 2000)));
-    let p: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let p = report(&mut publisher, "publish_page.js ends");
     eprintln!("publish page: {p}");
     assert_eq!(p["ok"], true, "{p}");
     assert_eq!(p["pageErrors"], serde_json::json!([]), "{p}");
