@@ -936,7 +936,7 @@ fn feed_hub(
     next
 }
 
-/// Shows the stream's WebRTC viewers (both deliveries) in the hub.
+/// Shows the stream's WebRTC viewers (every feed) in the hub.
 fn update_counts(
     hub: &Hub,
     host: &Host<ResourceId, FanKey>,
