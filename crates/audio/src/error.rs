@@ -36,8 +36,8 @@ pub enum Error {
     /// The resampler failed (internal; reported, not panicked).
     #[error("resampler error: {0}")]
     Resample(String),
-    /// The Opus encoder failed (internal; reported, not panicked).
-    #[error("opus encoder error: {0}")]
+    /// The Opus or AAC encoder failed (internal; reported, not panicked).
+    #[error("encoder error: {0}")]
     Encode(String),
     /// An access unit was pushed before any AudioSpecificConfig.
     #[error("no AudioSpecificConfig yet: call set_config first")]

@@ -39,6 +39,11 @@
 //!   ([`transcode::downmix_to_stereo`] is the same matrix for a decoder
 //!   that does not).
 //!
+//! - [`opus_to_aac`] (feature `transcode`): [`opus_to_aac::OpusToAac`], Opus
+//!   packets in, AAC-LC access units out, for players that know AAC only.
+//!   libopus decodes; syom (pure Rust, MIT) encodes AAC-LC at 48 kHz
+//!   stereo, so nothing is resampled (docs/decisions/aac-encoder.md).
+//!
 //! # Errors and panics
 //! Malformed input is an [`Error`]; a corrupt access unit inside a stream is
 //! an event plus a frame of silence, and decoding goes on. Every internal
@@ -63,5 +68,7 @@ mod error;
 
 pub use bits::Bits;
 pub use error::Error;
+#[cfg(feature = "transcode")]
+pub mod opus_to_aac;
 #[cfg(feature = "transcode")]
 pub mod transcode;
