@@ -161,12 +161,12 @@ impl Tier {
 
 /// Unwraps the hub's 32-bit millisecond timestamps into a continuous i64.
 #[derive(Debug, Default)]
-struct Clock {
+pub(crate) struct Clock {
     last: Option<(u32, i64)>,
 }
 
 impl Clock {
-    fn unwrap(&mut self, ts: u32) -> i64 {
+    pub(crate) fn unwrap(&mut self, ts: u32) -> i64 {
         let t = match self.last {
             None => i64::from(ts),
             Some((raw, t)) => t.saturating_add(i64::from(ts.wrapping_sub(raw) as i32)),
@@ -767,7 +767,7 @@ fn meter(hub: &Hub, key: &StreamKey, conv: &Converter, secs: f64) {
     let video = conv.video_path();
     let audio = conv.audio_path();
     let dims = conv.dims();
-    hub.update_webrtc(key, |c, _| {
+    hub.update_conversion(key, |c, _| {
         c.video = video;
         c.audio = audio;
         if video == Some(VideoPath::Transcode) {

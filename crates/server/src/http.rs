@@ -81,7 +81,13 @@ async fn flv(
         }
     };
     let key = StreamKey::new(&play.ingest, &app, stream);
-    let viewer = match shared.hub.play(&key, Protocol::Flv, Instant::now()) {
+    // Opus as published only for a player that asks (`?audio=opus`: an
+    // Enhanced FLV player); AAC for everyone else.
+    let opus = form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "audio" && v == "opus");
+    let viewer = match shared
+        .aac
+        .play(&shared.hub, &key, Protocol::Flv, opus, Instant::now())
+    {
         Ok(v) => v,
         Err(e) => {
             metrics.error(ErrorKind::NotFound);

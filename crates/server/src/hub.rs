@@ -237,6 +237,23 @@ pub struct Conversion {
     pub video_transcode_seconds: std::collections::BTreeMap<Tier, f64>,
     /// Seconds of audio transcoding (AAC to Opus).
     pub audio_transcode_seconds: f64,
+    /// Opus turned into AAC for RTMP and FLV players (docs/conversion.md).
+    pub opus_to_aac: OpusToAacInfo,
+}
+
+/// The Opus to AAC conversion of a stream, as the API shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OpusToAacInfo {
+    /// Whether it runs now (at least one RTMP or FLV player that needs AAC).
+    pub running: bool,
+    /// Times it started.
+    pub starts: u64,
+    /// RTMP players it feeds (counted in the stream's `viewers` too).
+    pub rtmp_viewers: u64,
+    /// HTTP-FLV players it feeds (counted in the stream's `viewers` too).
+    pub flv_viewers: u64,
+    /// Seconds of audio converted while someone listened.
+    pub seconds: f64,
 }
 
 /// Viewers per protocol.
@@ -536,6 +553,21 @@ impl Hub {
         Some(info(&s, now))
     }
 
+    /// The audio codec `key` publishes now, once its first audio tag came.
+    pub fn audio_codec(&self, key: &StreamKey) -> Option<AudioCodec> {
+        let s = lock(&self.inner.streams).get(key).cloned()?;
+        lock(&s.state).media.audio_codec
+    }
+
+    /// Viewers of `key` per protocol (zero for a stream the hub does not
+    /// have).
+    pub fn viewers(&self, key: &StreamKey) -> ViewerCounts {
+        match lock(&self.inner.streams).get(key).cloned() {
+            Some(s) => count_viewers(&lock(&s.state)),
+            None => ViewerCounts::default(),
+        }
+    }
+
     /// Updates the API's view of the push of `key` to `url`.
     pub fn update_push(&self, key: &StreamKey, url: &str, f: impl FnOnce(&mut PushStatus)) {
         let Some(stream) = lock(&self.inner.streams).get(key).cloned() else {
@@ -557,10 +589,10 @@ impl Hub {
         }
     }
 
-    /// Updates what the API shows of a stream's WebRTC side: its conversion
-    /// branch and the number of WebRTC viewers. Nothing happens for a stream
-    /// the hub no longer has.
-    pub fn update_webrtc(&self, key: &StreamKey, f: impl FnOnce(&mut Conversion, &mut u64)) {
+    /// Updates what the API shows of a stream's conversions and the number
+    /// of WebRTC viewers. Nothing happens for a stream the hub no longer
+    /// has.
+    pub fn update_conversion(&self, key: &StreamKey, f: impl FnOnce(&mut Conversion, &mut u64)) {
         let Some(stream) = lock(&self.inner.streams).get(key).cloned() else {
             return;
         };
@@ -577,9 +609,7 @@ fn end_all(s: &mut State, why: EndReason) {
     }
 }
 
-fn info(stream: &StreamShared, now: Instant) -> StreamInfo {
-    let s = lock(&stream.state);
-    let m = &s.media;
+fn count_viewers(s: &State) -> ViewerCounts {
     let mut viewers = ViewerCounts::default();
     for v in &s.viewers {
         let c = match v.protocol {
@@ -590,7 +620,17 @@ fn info(stream: &StreamShared, now: Instant) -> StreamInfo {
         };
         *c = c.saturating_add(1);
     }
+    viewers
+}
+
+fn info(stream: &StreamShared, now: Instant) -> StreamInfo {
+    let s = lock(&stream.state);
+    let m = &s.media;
+    let mut viewers = count_viewers(&s);
     viewers.webrtc = viewers.webrtc.saturating_add(s.webrtc_viewers);
+    let aac = &s.conversion.opus_to_aac;
+    viewers.rtmp = viewers.rtmp.saturating_add(aac.rtmp_viewers);
+    viewers.flv = viewers.flv.saturating_add(aac.flv_viewers);
     let uptime = now.saturating_duration_since(s.started_at).as_secs_f64();
     let measured_fps = m.first_video_ts.and_then(|first| {
         let span = m.last_video_ts.wrapping_sub(first);
@@ -805,6 +845,44 @@ impl Publisher {
     /// or end now when the grace period is zero.
     pub fn leave(mut self, now: Instant) {
         self.leave_at(now);
+    }
+
+    /// Ends the stream now, without a grace period: its viewers get `why`
+    /// and the name is free (a derived stream whose source ended).
+    pub fn end(mut self, why: EndReason) {
+        self.left = true;
+        let mut map = lock(&self.hub.inner.streams);
+        let mut s = lock(&self.stream.state);
+        if s.publisher != Some(self.id) {
+            return;
+        }
+        s.publisher = None;
+        end_all(&mut s, why);
+        s.clear_gop(&self.hub.inner.buffered);
+        drop(s);
+        map.remove(&self.stream.key);
+    }
+
+    /// Ends the stream now if nobody watches it (viewers of protocol
+    /// [`Protocol::Conversion`] aside), atomically with [`Hub::play`]: a
+    /// viewer either joined before and the stream goes on, or finds no
+    /// stream. Returns whether it ended.
+    pub fn end_if_unwatched(&mut self) -> bool {
+        let mut map = lock(&self.hub.inner.streams);
+        let mut s = lock(&self.stream.state);
+        if s.publisher != Some(self.id) {
+            return true;
+        }
+        if s.viewers.iter().any(|v| v.protocol != Protocol::Conversion) {
+            return false;
+        }
+        s.publisher = None;
+        end_all(&mut s, EndReason::Unpublished);
+        s.clear_gop(&self.hub.inner.buffered);
+        drop(s);
+        map.remove(&self.stream.key);
+        self.left = true;
+        true
     }
 
     /// Whether a new publisher took the stream over (after this one was
@@ -1285,6 +1363,33 @@ mod tests {
             h.play(&key(), Protocol::Rtmp, t).unwrap_err(),
             PlayError::NotFound
         );
+        assert!(h.publish(key(), t).is_ok());
+    }
+
+    #[test]
+    fn a_derived_stream_ends_at_once_or_only_when_unwatched() {
+        let h = hub(limits());
+        let t = Instant::now();
+        let mut p = start(&h, t);
+        let conversion = h.play(&key(), Protocol::Conversion, t).unwrap();
+        let v = h.play(&key(), Protocol::Flv, t).unwrap();
+        assert_eq!(h.viewers(&key()).flv, 1);
+        assert!(!p.end_if_unwatched(), "a player watches");
+        drop(v);
+        assert!(p.end_if_unwatched(), "only a conversion reads it");
+        let _ = all(&conversion);
+        assert_eq!(conversion.try_recv(1), Err(EndReason::Unpublished));
+        assert_eq!(
+            h.play(&key(), Protocol::Flv, t).unwrap_err(),
+            PlayError::NotFound
+        );
+        // No grace period for `end`: its viewers get the reason now.
+        let p = start(&h, t);
+        let v = h.play(&key(), Protocol::Rtmp, t).unwrap();
+        let _ = all(&v);
+        p.end(EndReason::Shutdown);
+        assert_eq!(v.try_recv(1), Err(EndReason::Shutdown));
+        assert!(h.streams(t).is_empty());
         assert!(h.publish(key(), t).is_ok());
     }
 

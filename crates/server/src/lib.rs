@@ -80,6 +80,7 @@ mod relay;
 mod rtc;
 mod rtmp;
 mod tls;
+mod to_aac;
 mod web;
 
 pub use config::Config;
@@ -116,6 +117,8 @@ pub enum Error {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) hub: Hub,
+    /// AAC for the RTMP and FLV players of Opus streams.
+    pub(crate) aac: to_aac::AacFeeds,
     pub(crate) rtc: rtc::Rtc,
 }
 
@@ -154,8 +157,14 @@ impl Server {
         let http = bind("HTTP", config.listen.http).await?;
         let rtc = rtc::Rtc::bind(&config).await?;
         let hub = Hub::new(config.limits, Arc::default());
+        let aac = to_aac::AacFeeds::new(config.limits, hub.metrics().clone());
         Ok(Server {
-            shared: Arc::new(Shared { config, hub, rtc }),
+            shared: Arc::new(Shared {
+                config,
+                hub,
+                aac,
+                rtc,
+            }),
             rtmp,
             http,
             tls,
@@ -231,12 +240,16 @@ impl Server {
 
         // Grace-period expiry.
         let hub = shared.hub.clone();
+        let aac_hub = shared.aac.hub().clone();
         let mut tick_stop = stop_rx.clone();
         tasks.spawn(async move {
             let mut every = tokio::time::interval(Duration::from_millis(100));
             loop {
                 tokio::select! {
-                    _ = every.tick() => hub.tick(Instant::now()),
+                    _ = every.tick() => {
+                        hub.tick(Instant::now());
+                        aac_hub.tick(Instant::now());
+                    }
                     _ = tick_stop.changed() => break,
                 }
             }
@@ -305,6 +318,7 @@ impl Server {
         );
         drop(rtmp);
         shared.hub.shutdown();
+        shared.aac.hub().shutdown();
         let _ = stop_tx.send(true);
         let all = async {
             while conns.join_next().await.is_some() {}

@@ -124,7 +124,7 @@ impl Metrics {
         );
         let _ = writeln!(
             o,
-            "# HELP rts_conversion_seconds_total Seconds of WebRTC conversion by stream, kind and source resolution tier.\n# TYPE rts_conversion_seconds_total counter"
+            "# HELP rts_conversion_seconds_total Seconds of conversion by stream, kind (video, audio: AAC to Opus for WebRTC, opus-to-aac: for RTMP and FLV players) and source resolution tier.\n# TYPE rts_conversion_seconds_total counter"
         );
         for s in streams {
             let c = &s.conversion;
@@ -141,6 +141,13 @@ impl Metrics {
                     o,
                     "rts_conversion_seconds_total{{stream=\"{stream}\",kind=\"audio\"}} {:.3}",
                     c.audio_transcode_seconds
+                );
+            }
+            if c.opus_to_aac.seconds > 0.0 {
+                let _ = writeln!(
+                    o,
+                    "rts_conversion_seconds_total{{stream=\"{stream}\",kind=\"opus-to-aac\"}} {:.3}",
+                    c.opus_to_aac.seconds
                 );
             }
         }

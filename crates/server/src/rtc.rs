@@ -603,10 +603,10 @@ impl Rtc {
         let forwarded: Vec<StreamKey> = s.forwards.drain().map(|(k, _)| k).collect();
         drop(s);
         for stream in &forwarded {
-            hub.update_webrtc(stream, |_, v| *v = 0);
+            hub.update_conversion(stream, |_, v| *v = 0);
         }
         for stream in streams {
-            hub.update_webrtc(&stream, |c, v| {
+            hub.update_conversion(&stream, |c, v| {
                 *v = 0;
                 c.running = false;
             });
@@ -882,7 +882,7 @@ fn end_forwards(
             return true;
         }
         host.end_stream(&FanKey::new(stream, Feed::Forwarded), "the stream ended");
-        hub.update_webrtc(stream, |c, v| {
+        hub.update_conversion(stream, |c, v| {
             *v = 0;
             c.forwarded = false;
         });
@@ -956,7 +956,7 @@ fn update_counts(
     let running = branch.is_some_and(|b| b.idle_since().is_none());
     let warm = branch.is_some_and(|b| b.idle_since().is_some());
     let forwarded = host.viewers(&key(Feed::Forwarded)) > 0;
-    hub.update_webrtc(stream, |c, v| {
+    hub.update_conversion(stream, |c, v| {
         *v = viewers as u64;
         c.running = running;
         c.warm = warm;
@@ -1307,7 +1307,7 @@ impl Backend for Whep<'_> {
         {
             branches.insert(key.clone(), b);
             if converted {
-                hub.update_webrtc(&stream, |c, _| c.starts = c.starts.saturating_add(1));
+                hub.update_conversion(&stream, |c, _| c.starts = c.starts.saturating_add(1));
             }
         }
         if let Err(refused) = host.insert(
@@ -1341,7 +1341,7 @@ impl Backend for Whep<'_> {
         {
             tracing::info!(stream = %stream, "conversion branch resumed");
             if converted {
-                hub.update_webrtc(&stream, |c, _| {
+                hub.update_conversion(&stream, |c, _| {
                     c.starts = c.starts.saturating_add(1);
                     c.resumes = c.resumes.saturating_add(1);
                 });

@@ -26,6 +26,8 @@ struct Conn {
     shared: Arc<Shared>,
     peer: SocketAddr,
     connect_query: String,
+    /// The client's `connect` said it decodes Opus (Enhanced RTMP).
+    decodes_opus: bool,
     tc_host: Option<String>,
     publisher: Option<(u32, Publisher)>,
     player: Option<(u32, Viewer)>,
@@ -70,6 +72,7 @@ pub(crate) async fn serve(
         shared,
         peer,
         connect_query: String::new(),
+        decodes_opus: false,
         tc_host: None,
         publisher: None,
         player: None,
@@ -261,9 +264,13 @@ impl Conn {
         let metrics = self.shared.hub.metrics().clone();
         match ev {
             ServerEvent::ConnectRequested {
-                query, tc_url, app, ..
+                query,
+                tc_url,
+                app,
+                object,
             } => {
                 self.connect_query = query;
+                self.decodes_opus = decodes_opus(&object);
                 self.tc_host = tc_url.as_deref().and_then(tc_url_host).map(str::to_owned);
                 tracing::debug!(peer = %self.peer, app, "rtmp connect");
                 let _ = self.session.accept_connect();
@@ -363,7 +370,11 @@ impl Conn {
                     }
                 };
                 let key = StreamKey::new(&play.ingest, &app, &stream);
-                match self.shared.hub.play(&key, Protocol::Rtmp, now) {
+                let shared = &self.shared;
+                match shared
+                    .aac
+                    .play(&shared.hub, &key, Protocol::Rtmp, self.decodes_opus, now)
+                {
                     Ok(v) => {
                         tracing::info!(stream = %key, peer = %self.peer, "rtmp play");
                         self.authorized();
@@ -430,4 +441,24 @@ impl Conn {
             _ => {}
         }
     }
+}
+
+/// Whether an Enhanced RTMP `connect` object says the client decodes Opus:
+/// `Opus` (or the wildcard `*`) in its `fourCcList`, or in its
+/// `audioFourCcInfoMap` with the CanDecode flag (0x01) (Enhanced RTMP v2,
+/// "Enhancing NetConnection connect Command").
+fn decodes_opus(connect: &rts_flv::amf0::Value) -> bool {
+    let listed = connect
+        .get("fourCcList")
+        .and_then(|l| l.as_array())
+        .is_some_and(|l| l.iter().any(|v| matches!(v.as_str(), Some("Opus" | "*"))));
+    let mapped = connect
+        .get("audioFourCcInfoMap")
+        .and_then(|m| m.properties())
+        .is_some_and(|m| {
+            m.iter().any(|(k, v)| {
+                (k == "Opus" || k == "*") && v.as_f64().is_some_and(|f| (f as u32) & 1 == 1)
+            })
+        });
+    listed || mapped
 }
