@@ -10,6 +10,7 @@
 //   node whep_restart.js URL [seconds-after]
 'use strict';
 const { open, sleep } = require('./chromium');
+const { inPage, restart } = require('./ice_restart');
 
 // Runs in the page.
 async function play(url) {
@@ -35,38 +36,6 @@ async function play(url) {
   await pc.setRemoteDescription({ type: 'answer', sdp: answer });
 }
 
-function creds(sdp) {
-  const u = /a=ice-ufrag:(\S+)/.exec(sdp);
-  const p = /a=ice-pwd:(\S+)/.exec(sdp);
-  return { ufrag: u && u[1], pwd: p && p[1] };
-}
-
-// Runs in the page: the restart.
-async function restart() {
-  const pc = window.__rts.pc;
-  const before = { local: creds(pc.localDescription.sdp).ufrag, remote: creds(pc.remoteDescription.sdp).ufrag };
-  pc.restartIce();
-  const offer = await pc.createOffer();
-  await pc.setLocalDescription(offer);
-  const mine = creds(pc.localDescription.sdp);
-  const frag = `a=ice-ufrag:${mine.ufrag}\r\na=ice-pwd:${mine.pwd}\r\n`;
-  const resp = await fetch(window.__rts.location, {
-    method: 'PATCH',
-    headers: { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': '*' },
-    body: frag,
-  });
-  const body = await resp.text();
-  const out = { patchStatus: resp.status, etagBefore: window.__rts.etag, etagAfter: resp.headers.get('etag'), before };
-  if (resp.status !== 200) { out.patchBody = body; return out; }
-  const theirs = creds(body);
-  const answer = pc.remoteDescription.sdp
-    .replace(/a=ice-ufrag:\S+/g, `a=ice-ufrag:${theirs.ufrag}`)
-    .replace(/a=ice-pwd:\S+/g, `a=ice-pwd:${theirs.pwd}`);
-  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-  out.after = { local: creds(pc.localDescription.sdp).ufrag, remote: creds(pc.remoteDescription.sdp).ufrag };
-  return out;
-}
-
 async function stats() {
   const s = await window.__rts.pc.getStats();
   const out = { connectionState: window.__rts.pc.connectionState, framesDecoded: 0, packetsReceived: 0 };
@@ -76,13 +45,8 @@ async function stats() {
       out.framesReceived = r.framesReceived || 0;
       out.packetsReceived = r.packetsReceived || 0;
     }
-    if (r.type === 'transport') {
-      out.iceLocalUsernameFragment = r.iceLocalUsernameFragment;
-      out.selectedCandidatePairChanges = r.selectedCandidatePairChanges;
-      out.selectedCandidatePairId = r.selectedCandidatePairId;
-    }
   });
-  return out;
+  return transportStats(s, out);
 }
 
 async function stop() {
@@ -102,19 +66,19 @@ async function stop() {
     const { page } = browser;
     await page.goto(new URL('/', url).toString()).catch(() => {});
     await page.evaluate(`(${play.toString()})(${JSON.stringify(url)})`);
+    const statsExpr = inPage(stats);
     const deadline = Date.now() + 10000;
-    let st = await page.evaluate(`(${stats.toString()})()`);
+    let st = await page.evaluate(statsExpr);
     while (st.framesDecoded < 30 && Date.now() < deadline && st.connectionState !== 'failed') {
       await sleep(50);
-      st = await page.evaluate(`(${stats.toString()})()`);
+      st = await page.evaluate(statsExpr);
     }
     out.beforeRestart = st;
     if (st.framesDecoded < 30) throw new Error(`no playback before the restart: ${JSON.stringify(st)}`);
-    out.restart = await page.evaluate(`(() => { ${creds.toString()}
- return (${restart.toString()})(); })()`);
-    out.atRestart = await page.evaluate(`(${stats.toString()})()`);
+    out.restart = await page.evaluate(inPage(restart));
+    out.atRestart = await page.evaluate(statsExpr);
     await sleep(seconds * 1000);
-    out.afterRestart = await page.evaluate(`(${stats.toString()})()`);
+    out.afterRestart = await page.evaluate(statsExpr);
     out.deleteStatus = await page.evaluate(`(${stop.toString()})()`).catch((e) => String(e));
     out.ok = out.restart.patchStatus === 200 && out.afterRestart.framesDecoded > out.atRestart.framesDecoded;
   } catch (e) {

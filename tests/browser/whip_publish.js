@@ -3,9 +3,16 @@
 // seconds, then DELETEs the session; prints one JSON line with what the
 // browser reports it sent. Exit 0 when video frames were sent.
 //
-//   node whip_publish.js URL [seconds]
+// With `restart-ice`: one second after connecting, an ICE restart
+// (ice_restart.js: restartIce, PATCH, the server's new credentials); a
+// line {"restarted", "before", "switched"} is printed once the transport
+// selected a pair checked with the new credentials (the PATCH's result and the transport's figures
+// before and after), then it publishes `seconds` more. Exit 0 then also needs the PATCH to have answered 200.
+//
+//   node whip_publish.js URL [seconds] [restart-ice]
 'use strict';
 const { open, sleep } = require('./chromium');
+const { inPage, restart } = require('./ice_restart');
 
 async function publish(url) {
   const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 30 }, audio: true });
@@ -20,7 +27,7 @@ async function publish(url) {
   const resp = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
   const answer = await resp.text();
   if (resp.status !== 201) throw new Error(`POST ${resp.status}: ${answer}`);
-  window.__rts = { pc, media, location: new URL(resp.headers.get('location'), url).toString(), connected: false };
+  window.__rts = { pc, media, location: new URL(resp.headers.get('location'), url).toString(), etag: resp.headers.get('etag'), connected: false };
   pc.onconnectionstatechange = () => { if (pc.connectionState === 'connected') window.__rts.connected = true; };
   await pc.setRemoteDescription({ type: 'answer', sdp: answer });
   return resp.status;
@@ -40,13 +47,14 @@ async function stats() {
       retransmittedPacketsSent: r.retransmittedPacketsSent, encoderImplementation: r.encoderImplementation,
     });
   });
-  return out;
+  return transportStats(s, out);
 }
 
 (async () => {
   const url = process.argv[2];
   const seconds = Number(process.argv[3] || 5);
-  if (!url) { console.error('usage: node whip_publish.js URL [seconds]'); process.exit(2); }
+  const restartIce = process.argv[4] === 'restart-ice';
+  if (!url) { console.error('usage: node whip_publish.js URL [seconds] [restart-ice]'); process.exit(2); }
   const out = { url, ok: false };
   let browser;
   try {
@@ -55,18 +63,35 @@ async function stats() {
     await page.goto(new URL('/', url).toString()).catch(() => {});
     out.postStatus = await page.evaluate(`(${publish.toString()})(${JSON.stringify(url)})`);
     const deadline = Date.now() + 10000;
-    let st = await page.evaluate(`(${stats.toString()})()`);
+    const statsExpr = inPage(stats);
+    let st = await page.evaluate(statsExpr);
     while (!st.connected && Date.now() < deadline && st.connectionState !== 'failed') {
       await sleep(50);
-      st = await page.evaluate(`(${stats.toString()})()`);
+      st = await page.evaluate(statsExpr);
+    }
+    if (st.connected && restartIce) {
+      await sleep(1000);
+      out.beforeRestart = await page.evaluate(statsExpr);
+      out.restart = await page.evaluate(inPage(restart));
+      // Until the transport selects a pair checked with the new
+      // credentials (5 s at most).
+      const until = Date.now() + 5000;
+      const changes = out.beforeRestart.selectedCandidatePairChanges;
+      let now = await page.evaluate(statsExpr);
+      while (out.restart.after && !(now.selectedCandidatePairChanges > changes) && Date.now() < until) {
+        await sleep(50);
+        now = await page.evaluate(statsExpr);
+      }
+      out.switched = now;
+      console.log(JSON.stringify({ restarted: out.restart, before: out.beforeRestart, switched: now }));
     }
     if (st.connected) await sleep(seconds * 1000);
     await page.evaluate(`(async () => { for (const t of window.__rts.media.getTracks()) t.stop(); })()`);
     await sleep(500);
-    st = await page.evaluate(`(${stats.toString()})()`);
+    st = await page.evaluate(statsExpr);
     Object.assign(out, st);
     out.deleteStatus = await page.evaluate(`(async () => { const r = await fetch(window.__rts.location, { method: 'DELETE' }); window.__rts.pc.close(); return r.status; })()`);
-    out.ok = st.connected && (st.video.framesSent || 0) > 0;
+    out.ok = st.connected && (st.video.framesSent || 0) > 0 && (!restartIce || (out.restart && out.restart.patchStatus === 200));
   } catch (e) {
     out.error = String((e && e.message) || e).split('\n')[0];
   } finally {

@@ -26,7 +26,15 @@ fn input() -> Option<(Vec<f32>, PathBuf)> {
     let ffmpeg = rts_testkit::tool("ffmpeg")?;
     let src = "aevalsrc=0.3*sin(2*PI*440*t)+0.05*sin(2*PI*3000*t)+0.02*(random(0)-0.5)|0.3*sin(2*PI*660*t)+0.04*sin(2*PI*5000*t):s=48000:d=20";
     let out = Command::new(&ffmpeg)
-        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", src])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            src,
+        ])
         .args(["-f", "f32le", "-"])
         .output()
         .ok()?;
@@ -37,7 +45,16 @@ fn input() -> Option<(Vec<f32>, PathBuf)> {
         .collect();
     let ogg = std::env::temp_dir().join("rts-audio-bench-48k-stereo.opus");
     let ok = Command::new(&ffmpeg)
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", src])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            src,
+        ])
         .args(["-c:a", "libopus", "-b:a", "64k", "-frame_duration", "20"])
         .arg(&ogg)
         .status()
@@ -150,8 +167,8 @@ fn bench(c: &mut Criterion) {
     let asc = OpusToAac::new(AacConfig::default())
         .unwrap()
         .audio_specific_config();
-    let quality = snr(&asc, &frames, &reference)
-        .map_or("SNR n/a".into(), |db| format!("SNR {db:.1} dB"));
+    let quality =
+        snr(&asc, &frames, &reference).map_or("SNR n/a".into(), |db| format!("SNR {db:.1} dB"));
     let ours = SECONDS / best.as_secs_f64();
     match ffmpeg_aac(&ogg) {
         Some(ff) => println!(
