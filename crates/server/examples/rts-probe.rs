@@ -31,6 +31,11 @@
 //! viewer S seconds after the first frame was sent, e.g. in the middle of
 //! a 10 s GOP, for a late joiner's `first_frame_ms`.
 //!
+//! Every picture also carries its capture time as a barcode in its top 16
+//! rows (32 blocks, the low 32 bits of the Unix time in ms), which survives
+//! a server that decodes and re-encodes: `tests/browser/whep_barcode.js`
+//! reads it from what Chromium displays, for any WHEP server.
+//!
 //! `--publish http://…/whip` publishes the same stamped video over WHIP
 //! instead (rts-webrtc's client side; video only, no audio figures), for
 //! the forwarding path WHIP in, WebRTC out.
@@ -227,7 +232,34 @@ fn pattern(n: u32, w: usize, h: usize) -> YUVBuffer {
             yuv[y * w + x] = if in_box { 250 } else { bars[x * 8 / w] };
         }
     }
+    barcode(&mut yuv, w, (wall_us() / 1000) as u32);
     YUVBuffer::from_vec(yuv, w, h)
+}
+
+/// Bits of the barcode: the low 32 bits of the capture time in Unix ms.
+const BARCODE_BITS: usize = 32;
+/// Its height in pixels (the top rows of the picture).
+const BARCODE_ROWS: usize = 16;
+
+/// Paints the capture time into the top rows as a barcode that survives
+/// any re-encoding: a white guard block, then 32 blocks, most significant
+/// bit first, white for 1 and black for 0, each `w / 34` pixels wide.
+/// What a viewer reads from the displayed picture measures glass to glass
+/// through any server, also one that decodes and re-encodes (the SEI does
+/// not survive that). `tests/browser/whep_barcode.js` reads it.
+fn barcode(luma: &mut [u8], w: usize, ms: u32) {
+    let block = w / (BARCODE_BITS + 2);
+    for y in 0..BARCODE_ROWS {
+        for x in 0..w {
+            let i = x / block;
+            let v = match i {
+                0 => 235,
+                1..=BARCODE_BITS if ms >> (BARCODE_BITS - i) & 1 == 1 => 235,
+                _ => 16,
+            };
+            luma[y * w + x] = v;
+        }
+    }
 }
 
 /// `rtmp://host:port/app/stream?q` -> (address, tcUrl, app, stream?q).
