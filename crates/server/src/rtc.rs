@@ -1377,8 +1377,10 @@ impl Backend for Whep<'_> {
             .host
             .restart_ice(Instant::now(), id, &ice.ufrag, &ice.pwd)
             .map_err(|e| match e {
-                rts_webrtc::Error::Usage(_) => CreateError::NotFound(format!("session {id}")),
-                e => CreateError::BadSdp(e.to_string()),
+                rts_webrtc::Error::Usage("no such session") => {
+                    CreateError::NotFound(format!("session {id}"))
+                }
+                e => CreateError::BadSdp(format!("ICE restart refused: {e}")),
             })?;
         tracing::info!("webrtc session {id}: ICE restart");
         Ok(IceParams {

@@ -82,7 +82,8 @@ fn post_for_location(s: &TestServer, path: &str, bearer: &str, sdp: &str) -> Str
         .to_owned()
 }
 
-/// Signature, Bearer token, one publisher per stream, codecs, DELETE.
+/// Signature, Bearer token, one publisher per stream, codecs, trickle
+/// PATCH, DELETE.
 #[test]
 fn whip_endpoint_checks_the_key_refuses_a_second_publisher_and_ends_on_delete() {
     let s = server(|_| {});
@@ -134,6 +135,31 @@ fn whip_endpoint_checks_the_key_refuses_a_second_publisher_and_ends_on_delete() 
     let (status, body) = post_offer(&s, &format!("{path3}?auth_key={key3}"), &[], &no_opus);
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("H.264"), "says what is taken: {body}");
+
+    // A trickled candidate (RFC 8840): accepted with 204 (the server is
+    // ICE-lite: the client's checks find it). An ICE restart whose password
+    // is not made of ice-chars: a 400 that says why. Without the right
+    // content type: a 415 that names it.
+    let bearer = format!("Bearer {key}");
+    let patch = |content_type: &str, if_match: Option<&str>, frag: &str| {
+        let mut h = vec![("Content-Type", content_type), ("Authorization", &*bearer)];
+        h.extend(if_match.map(|m| ("If-Match", m)));
+        let (status, body) = http_request(s.http, "PATCH", &location, &h, frag.as_bytes());
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    let trickle = "a=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n";
+    let (status, body) = patch("application/trickle-ice-sdpfrag", None, trickle);
+    assert_eq!(status, 204, "{body}");
+    let bad = "a=ice-ufrag:newufrag\r\na=ice-pwd:not-ice-chars-but-long-enough\r\n";
+    let (status, body) = patch("application/trickle-ice-sdpfrag", Some("*"), bad);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("ICE restart refused") && body.contains("8839"),
+        "{body}"
+    );
+    let (status, body) = patch("application/sdp", None, trickle);
+    assert_eq!(status, 415, "{body}");
+    assert!(body.contains("trickle-ice-sdpfrag"), "{body}");
 
     // DELETE ends the session and the publish (no grace period here).
     let (status, _) = http_request(
