@@ -462,3 +462,34 @@ fn decodes_opus(connect: &rts_flv::amf0::Value) -> bool {
         });
     listed || mapped
 }
+
+#[cfg(test)]
+mod tests {
+    use super::decodes_opus;
+    use rts_flv::amf0::Value;
+
+    fn list(codecs: &[&str]) -> Value {
+        Value::StrictArray(codecs.iter().map(|c| Value::from(*c)).collect())
+    }
+
+    #[test]
+    fn opus_is_sent_to_players_that_say_they_decode_it() {
+        let plain = Value::object([("app", Value::from("live"))]);
+        assert!(!decodes_opus(&plain), "a legacy connect: AAC");
+        let video_only = Value::object([("fourCcList", list(&["avc1", "hvc1"]))]);
+        assert!(!decodes_opus(&video_only));
+        for codecs in [&["hvc1", "Opus"][..], &["*"][..]] {
+            let v = Value::object([("fourCcList", list(codecs))]);
+            assert!(decodes_opus(&v), "{codecs:?}");
+        }
+        // audioFourCcInfoMap: CanDecode (1) set, or only CanEncode (2).
+        let map = |flags: f64| {
+            Value::object([(
+                "audioFourCcInfoMap",
+                Value::object([("Opus", Value::Number(flags))]),
+            )])
+        };
+        assert!(decodes_opus(&map(1.0)) && decodes_opus(&map(3.0)));
+        assert!(!decodes_opus(&map(2.0)));
+    }
+}
