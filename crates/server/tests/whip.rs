@@ -1,12 +1,13 @@
 //! WHIP ingest (RFC 9725) into rts-server with publishers we did not write:
-//! FFmpeg 9 (`-f whip`, x264 High without B-frames and Opus, as OBS sends)
-//! and headless Chromium (its fake camera and microphone). Each stream is
-//! played back by Chromium over WHEP (H.264 frames and Opus decoded) and
-//! read by FFmpeg 9 over HTTP-FLV (AAC converted from the Opus, frames
-//! decoded). Debian's ffmpeg 5.1, which knows no Opus in FLV, reads RTMP
-//! and HTTP-FLV with AAC converted on demand; FFmpeg 9 asks for the Opus.
-//! The endpoint's refusals (signature, a second publisher, codecs) and
-//! DELETE are checked with offers made by rts-webrtc.
+//! FFmpeg 9 (`-f whip`, x264 High without B-frames and Opus, as OBS sends),
+//! headless Chromium (its fake camera and microphone), GStreamer webrtcbin
+//! and the publish page. Each stream is played back by Chromium over WHEP
+//! (H.264 frames and Opus decoded) and read by Debian's ffprobe 5.1 over
+//! HTTP-FLV: H.264 and AAC, converted on demand from the Opus (ffprobe 5.1
+//! knows no Opus in FLV), frames decoded and counted. FFmpeg 9 asks for
+//! the Opus as published. The endpoint's refusals (signature, a second
+//! publisher, codecs), PATCH (trickle, ICE restart) and DELETE are checked
+//! with offers made by rts-webrtc and with Chromium.
 
 mod common;
 
@@ -288,28 +289,78 @@ fn assert_played_back(r: &serde_json::Value, what: &str, min_fps: f64) {
     );
 }
 
-/// FFmpeg 9 reads the HTTP-FLV for `secs` seconds and decodes it; returns
-/// (video frames, audio frames).
-fn ffmpeg_reads_flv(ffmpeg: &Path, url: &str, secs: u32) -> (usize, usize) {
+/// What ffprobe found in `secs` seconds of a stream, frames decoded.
+#[derive(Debug)]
+struct Probed {
+    video_codec: String,
+    audio_codec: String,
+    video: u64,
+    audio: u64,
+}
+
+/// Debian's ffprobe (5.1: no Opus in FLV) reads `secs` seconds of the
+/// HTTP-FLV and decodes every frame (`-count_frames`).
+fn ffprobe_reads_flv(ffprobe: &Path, url: &str, secs: u32) -> Probed {
     let out = rts_testkit::run_ok(
-        Command::new(ffmpeg)
-            .args(["-hide_banner", "-v", "error", "-i", url])
-            .args(["-t", &secs.to_string(), "-f", "framecrc", "-"]),
-        "ffmpeg reading HTTP-FLV",
+        Command::new(ffprobe)
+            .args(["-v", "error", "-read_intervals", &format!("%+{secs}")])
+            .args(["-count_frames", "-show_entries"])
+            .args([
+                "stream=codec_type,codec_name,nb_read_frames",
+                "-of",
+                "json",
+                url,
+            ]),
+        "ffprobe reading HTTP-FLV",
         Duration::from_secs(60),
     )
     .unwrap();
-    let count = |stream: &str| {
-        out.lines()
-            .filter(|l| !l.starts_with('#') && l.split(',').next().map(str::trim) == Some(stream))
-            .count()
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut p = Probed {
+        video_codec: String::new(),
+        audio_codec: String::new(),
+        video: 0,
+        audio: 0,
     };
-    (count("0"), count("1"))
+    for st in v["streams"].as_array().into_iter().flatten() {
+        let codec = st["codec_name"].as_str().unwrap_or_default().to_owned();
+        let frames = st["nb_read_frames"]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        match st["codec_type"].as_str() {
+            Some("video") => (p.video_codec, p.video) = (codec, frames),
+            Some("audio") => (p.audio_codec, p.audio) = (codec, frames),
+            _ => {}
+        }
+    }
+    eprintln!("ffprobe read {p:?} in {secs} s of {url}");
+    p
+}
+
+/// H.264 and AAC (converted from the Opus), at least `video` and `audio`
+/// frames decoded.
+#[track_caller]
+fn assert_h264_aac(p: &Probed, video: u64, audio: u64) {
+    assert_eq!((&*p.video_codec, &*p.audio_codec), ("h264", "aac"), "{p:?}");
+    assert!(
+        p.video >= video,
+        "{} video frames, expected {video}: {p:?}",
+        p.video
+    );
+    assert!(
+        p.audio >= audio,
+        "{} audio frames, expected {audio}: {p:?}",
+        p.audio
+    );
 }
 
 #[test]
 fn ffmpeg9_publishes_whip_and_chromium_and_ffmpeg_play_it() {
     let Some(ffmpeg) = rts_testkit::modern_ffmpeg() else {
+        return;
+    };
+    let Some(ffprobe) = rts_testkit::tool("ffprobe") else {
         return;
     };
     let Some((node, dir)) = browser() else { return };
@@ -341,10 +392,9 @@ fn ffmpeg9_publishes_whip_and_chromium_and_ffmpeg_play_it() {
         "nothing metered: {conv}"
     );
 
-    let (video, audio) = ffmpeg_reads_flv(&ffmpeg, &s.signed_flv("ff"), 3);
-    eprintln!("FFmpeg 9 read {video} video and {audio} audio frames of HTTP-FLV in 3 s");
-    assert!(video >= 80, "{video} video frames in 3 s");
-    assert!(audio >= 120, "{audio} audio frames in 3 s");
+    let p = ffprobe_reads_flv(&ffprobe, &s.signed_flv("ff"), 3);
+    // 1024-sample AAC frames at 48 kHz: 46.9 per second.
+    assert_h264_aac(&p, 80, 125);
 }
 
 /// The codecs and packet counts of `secs` seconds of `url`, read by
@@ -485,7 +535,7 @@ fn rtmp_and_flv_players_of_a_whip_stream_get_aac_while_they_play() {
 
 #[test]
 fn chromium_publishes_whip_and_plays_it_back() {
-    let Some(ffmpeg) = rts_testkit::modern_ffmpeg() else {
+    let Some(ffprobe) = rts_testkit::tool("ffprobe") else {
         return;
     };
     let Some((node, dir)) = browser() else { return };
@@ -508,11 +558,9 @@ fn chromium_publishes_whip_and_plays_it_back() {
     // Chromium's encoder starts at a low rate and adapts its frame rate to
     // the bandwidth estimate and the CPU (two browsers on 2 cores).
     assert_played_back(&r, "Chromium WHIP", 15.0);
-    let (video, audio) = ffmpeg_reads_flv(&ffmpeg, &s.signed_flv("cr"), 2);
-    eprintln!("FFmpeg 9 read {video} video and {audio} audio frames of HTTP-FLV in 2 s");
+    let p = ffprobe_reads_flv(&ffprobe, &s.signed_flv("cr"), 2);
     // Chromium lowers its frame rate when the machine is busy.
-    assert!(video >= 30, "{video} video frames in 2 s");
-    assert!(audio >= 80, "{audio} audio frames in 2 s");
+    assert_h264_aac(&p, 30, 80);
 
     let p = report(&mut publisher, "whip_publish.js ends");
     eprintln!("whip_publish: {p}");
@@ -657,7 +705,7 @@ fn gstreamer_webrtcbin_publishes_whip() {
     else {
         return;
     };
-    let Some(ffmpeg) = rts_testkit::modern_ffmpeg() else {
+    let Some(ffprobe) = rts_testkit::tool("ffprobe") else {
         return;
     };
     let Some((node, dir)) = browser() else { return };
@@ -677,10 +725,8 @@ fn gstreamer_webrtcbin_publishes_whip() {
     s.wait_publishing("gst");
     let r = whep_play(&node, &dir, &s.signed_whep("gst"));
     assert_played_back(&r, "GStreamer WHIP", 24.0);
-    let (video, audio) = ffmpeg_reads_flv(&ffmpeg, &s.signed_flv("gst"), 2);
-    eprintln!("FFmpeg 9 read {video} video and {audio} audio frames of HTTP-FLV in 2 s");
-    assert!(video >= 40, "{video} video frames in 2 s");
-    assert!(audio >= 80, "{audio} audio frames in 2 s");
+    let p = ffprobe_reads_flv(&ffprobe, &s.signed_flv("gst"), 2);
+    assert_h264_aac(&p, 40, 80);
     let p = report(&mut publisher, "whip_publish.py ends");
     eprintln!("webrtcbin: {p}");
     assert_eq!(p["ok"], true, "{p}");
@@ -694,6 +740,9 @@ fn gstreamer_webrtcbin_publishes_whip() {
 #[test]
 fn the_publish_page_publishes_the_camera_and_links_a_working_player() {
     let Some((node, dir)) = browser() else { return };
+    let Some(ffprobe) = rts_testkit::tool("ffprobe") else {
+        return;
+    };
     let _serial = serial();
     let s = server(|_| {});
     let (status, body) = http_get(s.http, "/publish/live/page", &[]);
@@ -736,6 +785,8 @@ fn the_publish_page_publishes_the_camera_and_links_a_working_player() {
     eprintln!("player from the publish page's link: {played}");
     assert_eq!(played["ok"], true, "{played}");
     assert_eq!(played["videoCodec"], "video/H264", "{played}");
+    let p = ffprobe_reads_flv(&ffprobe, &s.signed_flv("page"), 2);
+    assert_h264_aac(&p, 20, 80);
 
     let p = report(&mut publisher, "publish_page.js ends");
     eprintln!("publish page: {p}");
@@ -771,6 +822,9 @@ fn the_publish_page_publishes_the_camera_and_links_a_working_player() {
 fn a_half_second_domain_relays_into_a_sub_second_one() {
     use rts_server::config::{DomainKind, Latency};
     let Some(ffmpeg) = rts_testkit::modern_ffmpeg() else {
+        return;
+    };
+    let Some(ffprobe) = rts_testkit::tool("ffprobe") else {
         return;
     };
     let _serial = serial();
@@ -841,8 +895,6 @@ fn a_half_second_domain_relays_into_a_sub_second_one() {
         s.http,
         sign("/live/half.flv", now(), SUB_KEY)
     );
-    let (video, audio) = ffmpeg_reads_flv(&ffmpeg, &flv, 2);
-    eprintln!("relayed HTTP-FLV: {video} video and {audio} audio frames in 2 s");
-    assert!(video >= 40, "{video} video frames in 2 s");
-    assert!(audio >= 80, "{audio} audio frames in 2 s");
+    let p = ffprobe_reads_flv(&ffprobe, &flv, 2);
+    assert_h264_aac(&p, 40, 80);
 }
