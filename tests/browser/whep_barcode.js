@@ -11,7 +11,8 @@
 //
 //   node whep_barcode.js URL [seconds]
 'use strict';
-const { open, sleep } = require('./chromium');
+const { open } = require('./chromium');
+const { inPage } = require('./page');
 
 // Runs in the page.
 async function play(url, seconds) {
@@ -25,16 +26,7 @@ async function play(url, seconds) {
   document.body.appendChild(video);
   const stream = new MediaStream();
   pc.ontrack = (e) => { stream.addTrack(e.track); video.srcObject = stream; };
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((r) => {
-    if (pc.iceGatheringState === 'complete') return r();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
-    setTimeout(r, 1000);
-  });
-  const resp = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
-  const answer = await resp.text();
-  if (resp.status !== 201) throw new Error(`POST ${resp.status}: ${answer}`);
-  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  await offerAnswer(pc, url);
   const canvas = document.createElement('canvas');
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   const samples = [];
@@ -82,7 +74,7 @@ function pct(sorted, p) {
     browser = await open();
     const { page } = browser;
     await page.goto(new URL('/', url).toString()).catch(() => {});
-    const r = await page.evaluate(`(${play.toString()})(${JSON.stringify(url)}, ${seconds})`);
+    const r = await page.evaluate(inPage(play, url, seconds));
     // The first second is start-up (a burst of queued frames).
     const steady = r.samples.slice(30).sort((a, b) => a - b);
     const round = (v) => (v === null ? null : Math.round(v * 10) / 10);

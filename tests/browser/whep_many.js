@@ -9,6 +9,7 @@
 'use strict';
 const readline = require('readline');
 const { open, sleep } = require('./chromium');
+const { inPage } = require('./page');
 
 // Runs in the page.
 async function start(url, n) {
@@ -17,17 +18,13 @@ async function start(url, n) {
     const pc = new RTCPeerConnection();
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise((r) => {
-      if (pc.iceGatheringState === 'complete') return r();
-      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
-      setTimeout(r, 1000);
-    });
-    const resp = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
-    const answer = await resp.text();
-    if (resp.status !== 201) throw new Error(`viewer ${i}: POST ${resp.status}: ${answer}`);
-    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-    window.__viewers.push({ pc, location: resp.headers.get('location') });
+    let location;
+    try {
+      ({ location } = await offerAnswer(pc, url));
+    } catch (e) {
+      throw new Error(`viewer ${i}: ${e.message}`);
+    }
+    window.__viewers.push({ pc, location });
   }
 }
 
@@ -68,7 +65,7 @@ async function stop() {
     browser = await open();
     const { page } = browser;
     await page.goto(new URL('/', url).toString()).catch(() => {});
-    await page.evaluate(`(${start.toString()})(${JSON.stringify(url)}, ${n})`);
+    await page.evaluate(inPage(start, url, n));
     const deadline = Date.now() + 15000;
     let st = await page.evaluate(`(${stats.toString()})()`);
     while (st.some((v) => v.framesDecoded === 0) && Date.now() < deadline) {

@@ -10,7 +10,7 @@
 //   node whep_restart.js URL [seconds-after]
 'use strict';
 const { open, sleep } = require('./chromium');
-const { inPage, restart } = require('./ice_restart');
+const { inPage, restart } = require('./page');
 
 // Runs in the page.
 async function play(url) {
@@ -23,17 +23,7 @@ async function play(url) {
   document.body.appendChild(video);
   const stream = new MediaStream();
   pc.ontrack = (e) => { stream.addTrack(e.track); video.srcObject = stream; };
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((r) => {
-    if (pc.iceGatheringState === 'complete') return r();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
-    setTimeout(r, 1000);
-  });
-  const resp = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
-  const answer = await resp.text();
-  if (resp.status !== 201) throw new Error(`POST ${resp.status}: ${answer}`);
-  window.__rts = { pc, location: new URL(resp.headers.get('location'), url).toString(), etag: resp.headers.get('etag') };
-  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  window.__rts = { pc, ...(await offerAnswer(pc, url)) };
 }
 
 async function stats() {
@@ -65,7 +55,7 @@ async function stop() {
     browser = await open();
     const { page } = browser;
     await page.goto(new URL('/', url).toString()).catch(() => {});
-    await page.evaluate(`(${play.toString()})(${JSON.stringify(url)})`);
+    await page.evaluate(inPage(play, url));
     const statsExpr = inPage(stats);
     const deadline = Date.now() + 10000;
     let st = await page.evaluate(statsExpr);

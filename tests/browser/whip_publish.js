@@ -12,25 +12,16 @@
 //   node whip_publish.js URL [seconds] [restart-ice]
 'use strict';
 const { open, sleep } = require('./chromium');
-const { inPage, restart } = require('./ice_restart');
+const { inPage, restart } = require('./page');
 
 async function publish(url) {
   const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 30 }, audio: true });
   const pc = new RTCPeerConnection();
   for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((r) => {
-    if (pc.iceGatheringState === 'complete') return r();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
-    setTimeout(r, 1000);
-  });
-  const resp = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
-  const answer = await resp.text();
-  if (resp.status !== 201) throw new Error(`POST ${resp.status}: ${answer}`);
-  window.__rts = { pc, media, location: new URL(resp.headers.get('location'), url).toString(), etag: resp.headers.get('etag'), connected: false };
   pc.onconnectionstatechange = () => { if (pc.connectionState === 'connected') window.__rts.connected = true; };
-  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-  return resp.status;
+  window.__rts = { pc, media, connected: false };
+  Object.assign(window.__rts, await offerAnswer(pc, url));
+  return 201;
 }
 
 async function stats() {
@@ -61,7 +52,7 @@ async function stats() {
     browser = await open({ fakeMedia: true });
     const { page } = browser;
     await page.goto(new URL('/', url).toString()).catch(() => {});
-    out.postStatus = await page.evaluate(`(${publish.toString()})(${JSON.stringify(url)})`);
+    out.postStatus = await page.evaluate(inPage(publish, url));
     const deadline = Date.now() + 10000;
     const statsExpr = inPage(stats);
     let st = await page.evaluate(statsExpr);

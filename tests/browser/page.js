@@ -1,11 +1,30 @@
-// ICE restart from the client side of a WHIP or WHEP session (RFC 9725
-// 4.3, RFC 8445 9): pc.restartIce(), PATCH the new ice-ufrag/ice-pwd
-// (application/trickle-ice-sdpfrag, If-Match: *), apply the server's new
-// credentials from the response to the remote description. `restart` runs
-// in the page, on window.__rts = { pc, location, etag }; `inPage()` is the
-// source to evaluate there, with the
-// helpers in scope, for any page function.
+// Page-side helpers the drivers share; they run in the page, and
+// `inPage(fn, ...args)` is the expression that calls a page function with
+// them in scope:
+// - offerAnswer(pc, url): a non-trickle offer (gathering bounded to 1 s)
+//   POSTed as application/sdp (WHIP or WHEP), the answer applied; returns
+//   { location, etag } and throws with the server's reason on a non-201;
+// - restart(): ICE restart from the client side (RFC 9725 4.3, RFC 8445 9)
+//   on window.__rts = { pc, location, etag }: pc.restartIce(), PATCH the new
+//   ice-ufrag/ice-pwd (application/trickle-ice-sdpfrag, If-Match: *), the
+//   server's new credentials applied to the remote description;
+// - transportStats(report, out): the transport's ICE figures of a
+//   getStats() report.
 'use strict';
+
+async function offerAnswer(pc, url) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((r) => {
+    if (pc.iceGatheringState === 'complete') return r();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+    setTimeout(r, 1000);
+  });
+  const resp = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
+  const answer = await resp.text();
+  if (resp.status !== 201) throw new Error(`POST ${resp.status}: ${answer}`);
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  return { location: new URL(resp.headers.get('location'), url).toString(), etag: resp.headers.get('etag') };
+}
 
 function creds(sdp) {
   const u = /a=ice-ufrag:(\S+)/.exec(sdp);
@@ -39,7 +58,6 @@ async function restart() {
 }
 
 
-// The transport's ICE figures from a getStats() report (in the page too).
 function transportStats(report, out) {
   report.forEach((r) => {
     if (r.type === 'transport') {
@@ -51,10 +69,9 @@ function transportStats(report, out) {
   return out;
 }
 
-// An expression that calls `fn` in the page with these helpers in scope
-// (`restart`, `transportStats`).
-function inPage(fn) {
-  return `(() => { ${creds}\n${restart}\n${transportStats}\n return (${fn})(); })()`;
+function inPage(fn, ...args) {
+  const helpers = [offerAnswer, creds, restart, transportStats].join('\n');
+  return `(() => { ${helpers}\n return (${fn})(${args.map((a) => JSON.stringify(a)).join(', ')}); })()`;
 }
 
 module.exports = { inPage, restart };
