@@ -24,7 +24,9 @@ use rts_flv::{AudioCodec, AudioPacketType, AudioTagHeader};
 
 use crate::branch::Clock;
 use crate::config::Limits;
-use crate::hub::{Frame, FrameKind, Hub, PlayError, Protocol, Publisher, StreamKey, Viewer};
+use crate::hub::{
+    EndReason, Frame, FrameKind, Hub, PlayError, Protocol, Publisher, StreamKey, Viewer,
+};
 use crate::metrics::{ErrorKind, Metrics};
 
 /// A feed without players stops after this long.
@@ -129,6 +131,18 @@ struct Feed {
     input: Viewer,
     output: Option<Publisher>,
     convert: Converter,
+}
+
+impl Drop for Feed {
+    /// However the feed ends (the stream ended, no player left, a panic, a
+    /// thread that never started), its AAC stream ends now, without a
+    /// grace period: a player that comes later starts a fresh feed rather
+    /// than waiting on one that pushes nothing.
+    fn drop(&mut self) {
+        if let Some(p) = self.output.take() {
+            p.end(EndReason::Unpublished);
+        }
+    }
 }
 
 impl Feed {
@@ -341,6 +355,37 @@ mod tests {
             assert_eq!(i64::from(f.1), want, "frame {k}");
         }
         assert!(conv.converting);
+    }
+
+    #[test]
+    fn a_feed_that_ends_any_way_ends_its_aac_stream_at_once() {
+        let limits = Limits::default();
+        let (source, aac) = (
+            Hub::new(limits, Arc::default()),
+            Hub::new(limits, Arc::default()),
+        );
+        let key = StreamKey::new("ingest", "live", "s");
+        let t = Instant::now();
+        let _publisher = source.publish(key.clone(), t).unwrap();
+        let feed = Feed {
+            key: key.clone(),
+            source: source.clone(),
+            aac_hub: aac.clone(),
+            input: source.play(&key, Protocol::Conversion, t).unwrap(),
+            output: Some(aac.publish(key.clone(), t).unwrap()),
+            convert: Converter::new(OpusToAac::new(AacConfig::default()).unwrap()),
+        };
+        let player = aac.play(&key, Protocol::Flv, t).unwrap();
+        // What a panic in the feed's thread, or a thread that never
+        // started, leaves: the feed dropped. No grace period for it.
+        drop(feed);
+        let _ = player.try_recv(usize::MAX);
+        assert_eq!(player.try_recv(1), Err(EndReason::Unpublished));
+        assert_eq!(
+            aac.play(&key, Protocol::Flv, t).unwrap_err(),
+            PlayError::NotFound
+        );
+        assert_eq!(source.viewers(&key).flv, 0);
     }
 
     #[test]
