@@ -13,6 +13,7 @@ cache). Needs `pip install aiortc aiohttp`.
 Prints "ready" on stdout once both listen.
 """
 import argparse
+import os
 import asyncio
 import fractions
 import sys
@@ -22,6 +23,9 @@ import uuid
 
 import av
 from aiohttp import web
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from h264_only import h264_only  # noqa: E402
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 QUEUE = 600  # per viewer and track, about 10 s of video: oldest dropped past it
@@ -160,7 +164,7 @@ async def main():
         return web.Response(status=204, headers=cors)
 
     async def whep(request):
-        offer = RTCSessionDescription(sdp=await request.text(), type="offer")
+        offer = RTCSessionDescription(sdp=h264_only(await request.text()), type="offer")
         pc = RTCPeerConnection()
         rid = uuid.uuid4().hex
         pcs[rid] = pc

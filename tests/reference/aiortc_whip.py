@@ -12,11 +12,16 @@ publisher; a viewer that arrives first waits for it. Needs
 Prints "ready" on stdout once it listens.
 """
 import argparse
+import sys
+import os
 import asyncio
 import logging
 import uuid
 
 from aiohttp import web
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from h264_only import h264_only  # noqa: E402
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 
@@ -67,7 +72,7 @@ async def main():
         return await answer(pc, rid, "whip")
 
     async def whep(request):
-        offer = RTCSessionDescription(sdp=await request.text(), type="offer")
+        offer = RTCSessionDescription(sdp=h264_only(await request.text()), type="offer")
         await asyncio.wait_for(arrived.wait(), 30)
         pc = RTCPeerConnection()
         rid = uuid.uuid4().hex
