@@ -214,6 +214,34 @@ pub fn on_status(level: Level, code: &str, description: &str) -> Command {
     Command::new("onStatus", 0.0, Value::Null).arg(info(level, code, description))
 }
 
+/// Whether a client's `connect` command object says it decodes `fourcc`
+/// (Enhanced RTMP v2, "Enhancing NetConnection connect Command"): listed in
+/// its `fourCcList` (or the wildcard `*`), or in its `audioFourCcInfoMap` /
+/// `videoFourCcInfoMap` with the CanDecode flag (0x01). A legacy client
+/// (neither) decodes only the legacy codecs.
+pub fn can_decode(connect: &Value, fourcc: &str) -> bool {
+    let listed = connect
+        .get("fourCcList")
+        .and_then(Value::as_array)
+        .is_some_and(|l| {
+            l.iter()
+                .any(|v| v.as_str().is_some_and(|c| c == fourcc || c == "*"))
+        });
+    let mapped = ["audioFourCcInfoMap", "videoFourCcInfoMap"]
+        .iter()
+        .any(|map| {
+            connect
+                .get(map)
+                .and_then(Value::properties)
+                .is_some_and(|m| {
+                    m.iter().any(|(k, v)| {
+                        (k == fourcc || k == "*") && v.as_f64().is_some_and(|f| (f as u32) & 1 == 1)
+                    })
+                })
+        });
+    listed || mapped
+}
+
 /// `_result` of connect (7.2.1.1): server properties (with the client's
 /// Enhanced RTMP `fourCcList` echoed when it offered one) and a success info
 /// object.
@@ -288,6 +316,30 @@ mod tests {
         let mut amf3 = vec![0u8];
         amf3.extend_from_slice(&cmd.encode());
         assert_eq!(Command::parse(types::COMMAND_AMF3, &amf3).unwrap(), cmd);
+    }
+
+    #[test]
+    fn can_decode_reads_the_four_cc_list_and_info_maps() {
+        let list =
+            |codecs: &[&str]| Value::StrictArray(codecs.iter().map(|c| Value::from(*c)).collect());
+        let plain = Value::object([("app", Value::from("live"))]);
+        assert!(!can_decode(&plain, "Opus"), "a legacy connect");
+        let video_only = Value::object([("fourCcList", list(&["avc1", "hvc1"]))]);
+        assert!(!can_decode(&video_only, "Opus"));
+        assert!(can_decode(&video_only, "hvc1"));
+        for codecs in [&["hvc1", "Opus"][..], &["*"][..]] {
+            let v = Value::object([("fourCcList", list(codecs))]);
+            assert!(can_decode(&v, "Opus"), "{codecs:?}");
+        }
+        // CanDecode (1) set, or only CanEncode (2).
+        let map = |flags: f64| {
+            Value::object([(
+                "audioFourCcInfoMap",
+                Value::object([("Opus", Value::Number(flags))]),
+            )])
+        };
+        assert!(can_decode(&map(1.0), "Opus") && can_decode(&map(3.0), "Opus"));
+        assert!(!can_decode(&map(2.0), "Opus"));
     }
 
     #[test]

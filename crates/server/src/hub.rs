@@ -850,17 +850,7 @@ impl Publisher {
     /// Ends the stream now, without a grace period: its viewers get `why`
     /// and the name is free (a derived stream whose source ended).
     pub fn end(mut self, why: EndReason) {
-        self.left = true;
-        let mut map = lock(&self.hub.inner.streams);
-        let mut s = lock(&self.stream.state);
-        if s.publisher != Some(self.id) {
-            return;
-        }
-        s.publisher = None;
-        end_all(&mut s, why);
-        s.clear_gop(&self.hub.inner.buffered);
-        drop(s);
-        map.remove(&self.stream.key);
+        self.end_when(why, |_| true);
     }
 
     /// Ends the stream now if nobody watches it (viewers of protocol
@@ -868,16 +858,26 @@ impl Publisher {
     /// viewer either joined before and the stream goes on, or finds no
     /// stream. Returns whether it ended.
     pub fn end_if_unwatched(&mut self) -> bool {
+        self.end_when(EndReason::Unpublished, |s| {
+            s.viewers.iter().all(|v| v.protocol == Protocol::Conversion)
+        })
+    }
+
+    /// Ends the stream now if this publisher still owns it and `when`
+    /// holds, under the streams' lock (so no [`Hub::play`] slips in);
+    /// returns whether it is ended (also when it was no longer ours).
+    fn end_when(&mut self, why: EndReason, when: impl FnOnce(&State) -> bool) -> bool {
         let mut map = lock(&self.hub.inner.streams);
         let mut s = lock(&self.stream.state);
         if s.publisher != Some(self.id) {
+            self.left = true;
             return true;
         }
-        if s.viewers.iter().any(|v| v.protocol != Protocol::Conversion) {
+        if !when(&s) {
             return false;
         }
         s.publisher = None;
-        end_all(&mut s, EndReason::Unpublished);
+        end_all(&mut s, why);
         s.clear_gop(&self.hub.inner.buffered);
         drop(s);
         map.remove(&self.stream.key);

@@ -270,7 +270,7 @@ impl Conn {
                 object,
             } => {
                 self.connect_query = query;
-                self.decodes_opus = decodes_opus(&object);
+                self.decodes_opus = rts_rtmp::command::can_decode(&object, "Opus");
                 self.tc_host = tc_url.as_deref().and_then(tc_url_host).map(str::to_owned);
                 tracing::debug!(peer = %self.peer, app, "rtmp connect");
                 let _ = self.session.accept_connect();
@@ -440,56 +440,5 @@ impl Conn {
             ServerEvent::Closed => self.closing = true,
             _ => {}
         }
-    }
-}
-
-/// Whether an Enhanced RTMP `connect` object says the client decodes Opus:
-/// `Opus` (or the wildcard `*`) in its `fourCcList`, or in its
-/// `audioFourCcInfoMap` with the CanDecode flag (0x01) (Enhanced RTMP v2,
-/// "Enhancing NetConnection connect Command").
-fn decodes_opus(connect: &rts_flv::amf0::Value) -> bool {
-    let listed = connect
-        .get("fourCcList")
-        .and_then(|l| l.as_array())
-        .is_some_and(|l| l.iter().any(|v| matches!(v.as_str(), Some("Opus" | "*"))));
-    let mapped = connect
-        .get("audioFourCcInfoMap")
-        .and_then(|m| m.properties())
-        .is_some_and(|m| {
-            m.iter().any(|(k, v)| {
-                (k == "Opus" || k == "*") && v.as_f64().is_some_and(|f| (f as u32) & 1 == 1)
-            })
-        });
-    listed || mapped
-}
-
-#[cfg(test)]
-mod tests {
-    use super::decodes_opus;
-    use rts_flv::amf0::Value;
-
-    fn list(codecs: &[&str]) -> Value {
-        Value::StrictArray(codecs.iter().map(|c| Value::from(*c)).collect())
-    }
-
-    #[test]
-    fn opus_is_sent_to_players_that_say_they_decode_it() {
-        let plain = Value::object([("app", Value::from("live"))]);
-        assert!(!decodes_opus(&plain), "a legacy connect: AAC");
-        let video_only = Value::object([("fourCcList", list(&["avc1", "hvc1"]))]);
-        assert!(!decodes_opus(&video_only));
-        for codecs in [&["hvc1", "Opus"][..], &["*"][..]] {
-            let v = Value::object([("fourCcList", list(codecs))]);
-            assert!(decodes_opus(&v), "{codecs:?}");
-        }
-        // audioFourCcInfoMap: CanDecode (1) set, or only CanEncode (2).
-        let map = |flags: f64| {
-            Value::object([(
-                "audioFourCcInfoMap",
-                Value::object([("Opus", Value::Number(flags))]),
-            )])
-        };
-        assert!(decodes_opus(&map(1.0)) && decodes_opus(&map(3.0)));
-        assert!(!decodes_opus(&map(2.0)));
     }
 }
