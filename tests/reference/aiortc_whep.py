@@ -25,8 +25,8 @@ import av
 from aiohttp import web
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from h264_only import h264_only  # noqa: E402
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from common import CORS, h264_only  # noqa: E402
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 QUEUE = 600  # per viewer and track, about 10 s of video: oldest dropped past it
 
@@ -134,12 +134,6 @@ def ingest(url, hub, done):
         hub.loop.call_soon_threadsafe(done.set)
 
 
-def prefer(pc, sender, mime):
-    codecs = RTCRtpSender.getCapabilities(mime.split("/")[0]).codecs
-    t = next(t for t in pc.getTransceivers() if t.sender == sender)
-    t.setCodecPreferences([c for c in codecs if c.mimeType == mime])
-
-
 async def main():
     logging.basicConfig(level=logging.WARNING)
     ap = argparse.ArgumentParser()
@@ -151,17 +145,9 @@ async def main():
     done = asyncio.Event()
     pcs = {}
 
-    # A browser page on another origin (the rts web player's /play?url=…)
-    # may play it too.
-    cors = {
-        "Access-Control-Allow-Origin": "*",
-        "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
-        "Access-Control-Allow-Headers": "Content-Type, Authorization",
-        "Access-Control-Expose-Headers": "Location, Link",
-    }
 
     async def options(request):
-        return web.Response(status=204, headers=cors)
+        return web.Response(status=204, headers=CORS)
 
     async def whep(request):
         offer = RTCSessionDescription(sdp=h264_only(await request.text()), type="offer")
@@ -172,8 +158,7 @@ async def main():
         await pc.setRemoteDescription(offer)
         for t in pc.getTransceivers():
             track = next(x for x in tracks if x.kind == t.kind)
-            sender = pc.addTrack(track)
-            prefer(pc, sender, "video/H264" if t.kind == "video" else "audio/opus")
+            pc.addTrack(track)
 
         @pc.on("connectionstatechange")
         async def changed():
@@ -186,14 +171,14 @@ async def main():
             status=201,
             content_type="application/sdp",
             text=pc.localDescription.sdp,
-            headers={"Location": f"/whep/{rid}", **cors},
+            headers={"Location": f"/whep/{rid}", **CORS},
         )
 
     async def delete(request):
         pc = pcs.pop(request.match_info["id"], None)
         if pc:
             await pc.close()
-        return web.Response(status=200, headers=cors)
+        return web.Response(status=200, headers=CORS)
 
     app = web.Application()
     app.router.add_post("/whep", whep)

@@ -21,15 +21,9 @@ import uuid
 from aiohttp import web
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from h264_only import h264_only  # noqa: E402
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from common import CORS, h264_only  # noqa: E402
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
-
-
-def prefer(pc, sender, mime):
-    codecs = RTCRtpSender.getCapabilities(mime.split("/")[0]).codecs
-    t = next(t for t in pc.getTransceivers() if t.sender == sender)
-    t.setCodecPreferences([c for c in codecs if c.mimeType == mime])
 
 
 async def main():
@@ -41,12 +35,6 @@ async def main():
     published = {}  # kind -> the publisher's track
     arrived = asyncio.Event()
     pcs = {}
-    cors = {
-        "Access-Control-Allow-Origin": "*",
-        "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
-        "Access-Control-Allow-Headers": "Content-Type, Authorization",
-        "Access-Control-Expose-Headers": "Location, Link",
-    }
 
     async def answer(pc, rid, path):
         await pc.setLocalDescription(await pc.createAnswer())
@@ -54,7 +42,7 @@ async def main():
             status=201,
             content_type="application/sdp",
             text=pc.localDescription.sdp,
-            headers={"Location": f"/{path}/{rid}", **cors},
+            headers={"Location": f"/{path}/{rid}", **CORS},
         )
 
     async def whip(request):
@@ -82,18 +70,17 @@ async def main():
             source = published.get(t.kind)
             if source is None:
                 continue
-            sender = pc.addTrack(relay.subscribe(source))
-            prefer(pc, sender, "video/H264" if t.kind == "video" else "audio/opus")
+            pc.addTrack(relay.subscribe(source))
         return await answer(pc, rid, "whep")
 
     async def delete(request):
         pc = pcs.pop(request.match_info["id"], None)
         if pc:
             await pc.close()
-        return web.Response(status=200, headers=cors)
+        return web.Response(status=200, headers=CORS)
 
     async def options(request):
-        return web.Response(status=204, headers=cors)
+        return web.Response(status=204, headers=CORS)
 
     app = web.Application()
     for path in ("whip", "whep"):

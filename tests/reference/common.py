@@ -1,11 +1,20 @@
-"""Keeps only H.264 (and its RTX) in an offer's video section.
+"""What the aiortc reference servers share.
 
-aiortc answers with the first codec of the offer that it supports and
-ignores setCodecPreferences when it answers, so Chromium's offer (VP8
-first) would get VP8. The reference servers need H.264 like rts: this
-removes the other video payload types before aiortc sees the offer.
+- `h264_only(sdp)`: keeps only H.264 (and its RTX) in an offer's video
+  section. aiortc answers with the first codec of the offer that it
+  supports and ignores setCodecPreferences when it answers, so Chromium's
+  offer (VP8 first) would get VP8; the references need H.264, like rts.
+- `CORS`: the headers that let a page on another origin (the rts web
+  player's /play?url=...) use them.
 """
 import re
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization",
+    "Access-Control-Expose-Headers": "Location, Link",
+}
 
 
 def h264_only(sdp):
